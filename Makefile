@@ -1,0 +1,60 @@
+# customer-streaming-pipeline: every user-facing command goes through here.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ANSIBLE_PLAYBOOK := $(VENV)/bin/ansible-playbook
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/src
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Sample data: deterministic, regenerated only when the generator changes.
+DATA_ROWS ?= 10000
+DATA := files/customers.csv
+PYTEST_ARGS ?=
+
+.PHONY: help venv data sandbox sandbox-down sandbox-clean demo lint test test-unit test-integration clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/controller.txt requirements/test.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements/test.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create the controller's virtualenv (ansible-core, test tools)
+
+$(DATA): src/customer_pipeline/sample_data.py | $(VENV)/.installed
+	$(PY) -m customer_pipeline.sample_data --rows $(DATA_ROWS) --out $@
+
+data: $(DATA) ## Generate the sample CSV files/customers.csv
+
+sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark
+	$(ANSIBLE_PLAYBOOK) playbooks/sandbox.yml
+
+sandbox-down: venv ## Power off the sandbox node (its data persists)
+	$(ANSIBLE_PLAYBOOK) playbooks/sandbox_down.yml
+
+sandbox-clean: venv ## Power off the sandbox node and remove its state
+	$(ANSIBLE_PLAYBOOK) playbooks/sandbox_down.yml -e sandbox_clean=true
+
+demo: sandbox ## Bring up the sandbox and run the pipeline end to end
+	@echo "The sandbox is up: Kafka 127.0.0.1:9092, HDFS hdfs://127.0.0.1:8020, S3 http://127.0.0.1:8333 (bucket customers)."
+
+lint: venv ## ruff, yamllint and ansible-lint (profile production)
+	$(VENV)/bin/ruff check src tests library bench
+	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/ansible-lint --profile production
+
+test-unit: venv ## Unit tests (seconds, no services)
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+test-integration: sandbox ## Tests against the sandbox node's real services
+	$(PY) -m pytest tests/integration -q -m sandbox $(PYTEST_ARGS)
+
+test: lint test-unit test-integration ## Everything: lint, unit tests, sandbox and integration tests
+
+clean: ## Remove the virtualenv and downloaded artifacts (not the sandbox)
+	rm -rf $(VENV) .cache

@@ -1,0 +1,76 @@
+"""Fixtures for tests that use the sandbox node's real services (make sandbox first)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".state" / "sandbox"
+
+
+def run(command: List[str], timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command from the repository root with the project's ansible.cfg."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(command), result.returncode,
+                                                        result.stdout[-4000:], result.stderr[-4000:]))
+    return result
+
+
+def on_node(command: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a shell command on the sandbox node over SSH, with the key and port Ansible uses."""
+    ssh = STATE / "ssh"
+    return run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
+                "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
+                "-o", "BatchMode=yes", "root@127.0.0.1", command], check=check, timeout=timeout)
+
+
+def node_stdout(command: str) -> str:
+    return on_node(command).stdout
+
+
+def play_recap(output: str) -> Dict[str, Dict[str, int]]:
+    """Per-host counters of the PLAY RECAP of an ansible-playbook run."""
+    recap: Dict[str, Dict[str, int]] = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap and ":" in line:
+            host, _, counters = line.partition(":")
+            recap[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counters.split())}
+    return recap
+
+
+@pytest.fixture(scope="session")
+def s3_settings() -> Dict[str, str]:
+    """Endpoint and generated credentials of the sandbox's S3 server."""
+    secrets = STATE / "secrets"
+    if not (secrets / "s3_secret_access_key").exists():
+        pytest.fail("the sandbox is not built: run make sandbox first")
+    return {
+        "endpoint_url": "http://127.0.0.1:8333",
+        "region_name": "us-east-1",
+        "aws_access_key_id": (secrets / "s3_access_key_id").read_text().split()[0],
+        "aws_secret_access_key": (secrets / "s3_secret_access_key").read_text().split()[0],
+    }
+
+
+@pytest.fixture(scope="session")
+def s3(s3_settings):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **s3_settings)
+
+
+def json_lines(text: str) -> List[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
