@@ -1,0 +1,181 @@
+"""Kafka message formats: the raw message of `customers-raw`, and the output messages.
+
+The producer publishes one raw message per data record of a source object (blank lines
+and headers are never published). A raw message is one flat UTF-8 JSON object holding
+every field of `RAW_MESSAGE_FIELDS`, always all of them, null where there is no value:
+
+- every known column as its raw, untrimmed string from the CSV (null when the column is
+  absent from the header, and for a malformed record);
+- `source_uri` (`s3://bucket/key`), `source_etag` (as S3 gave it), `source_row`
+  (1-based, as the contract defines it), `record_id` (see `contract.record_id`), and
+  `ingested_at` (ISO-8601 UTC, always `YYYY-MM-DDTHH:MM:SS.ffffffZ`);
+- `malformed` (true or false), `raw_line` (the record's original text, only when
+  malformed) and `malformed_reason` (a human-readable detail, only when malformed).
+
+Its Kafka key is the record id. The Spark job reads it with `RAW_MESSAGE_SCHEMA_DDL`
+and applies the contract's rules to the strings itself, so the producer never trims,
+validates or drops anything but blank lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from customer_pipeline.contract import (
+    DEFAULT_TARGET_COUNTRY,
+    KNOWN_COLUMNS,
+    Outcome,
+    OutputRecord,
+    format_timestamp,
+    parse_timestamp,
+    process,
+    record_id,
+)
+from customer_pipeline.csv_source import SourceRecord
+
+# (name, Spark SQL type), in the order the JSON object carries them.
+RAW_MESSAGE_FIELDS: Tuple[Tuple[str, str], ...] = (
+    *((column, "STRING") for column in KNOWN_COLUMNS),
+    ("source_uri", "STRING"),
+    ("source_etag", "STRING"),
+    ("source_row", "INT"),
+    ("record_id", "STRING"),
+    ("ingested_at", "STRING"),
+    ("malformed", "BOOLEAN"),
+    ("raw_line", "STRING"),
+    ("malformed_reason", "STRING"),
+)
+RAW_MESSAGE_SCHEMA_DDL = ", ".join(f"{name} {kind}" for name, kind in RAW_MESSAGE_FIELDS)
+# Spark reads `ingested_at` with this pattern (`to_timestamp(ingested_at, ...)`).
+INGESTED_AT_SPARK_PATTERN = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSX"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message of `customers-raw`."""
+
+    values: Dict[str, Optional[str]]
+    source_uri: str
+    source_etag: str
+    source_row: int
+    record_id: str
+    ingested_at: dt.datetime
+    malformed: bool = False
+    raw_line: Optional[str] = None
+    malformed_reason: Optional[str] = None
+
+    @classmethod
+    def from_source_record(
+        cls,
+        record: SourceRecord,
+        *,
+        source_uri: str,
+        source_etag: str,
+        ingested_at: dt.datetime,
+    ) -> RawMessage:
+        return cls(
+            values={column: record.values.get(column) for column in KNOWN_COLUMNS},
+            source_uri=source_uri,
+            source_etag=source_etag,
+            source_row=record.source_row,
+            record_id=record_id(source_uri, source_etag, record.source_row),
+            ingested_at=ingested_at,
+            malformed=record.malformed,
+            raw_line=record.raw_line if record.malformed else None,
+            malformed_reason=record.malformed_reason,
+        )
+
+    @property
+    def key(self) -> bytes:
+        return message_key(self.record_id)
+
+    def to_json_dict(self) -> Dict[str, Any]:
+        message: Dict[str, Any] = {column: self.values.get(column) for column in KNOWN_COLUMNS}
+        message.update(
+            source_uri=self.source_uri,
+            source_etag=self.source_etag,
+            source_row=self.source_row,
+            record_id=self.record_id,
+            ingested_at=format_timestamp(self.ingested_at),
+            malformed=self.malformed,
+            raw_line=self.raw_line,
+            malformed_reason=self.malformed_reason,
+        )
+        return message
+
+
+def message_key(record_id: str) -> bytes:
+    """The Kafka key of every message about a record: its id."""
+    return record_id.encode("ascii")
+
+
+def encode_raw_message(message: RawMessage) -> bytes:
+    return _encode(message.to_json_dict())
+
+
+def decode_raw_message(data: bytes) -> RawMessage:
+    """Parse a raw message; ValueError names the first field that is wrong."""
+    try:
+        message = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"raw message is not UTF-8 JSON: {error}") from error
+    if not isinstance(message, dict):
+        raise ValueError("raw message is not a JSON object")
+    values = {column: _optional_str(message, column) for column in KNOWN_COLUMNS}
+    source_row = message.get("source_row")
+    if not isinstance(source_row, int) or isinstance(source_row, bool) or source_row < 1:
+        raise ValueError(f"raw message field source_row is not a positive integer: {source_row!r}")
+    malformed = message.get("malformed", False)
+    if not isinstance(malformed, bool):
+        raise ValueError(f"raw message field malformed is not a boolean: {malformed!r}")
+    return RawMessage(
+        values=values,
+        source_uri=_str(message, "source_uri"),
+        source_etag=_str(message, "source_etag"),
+        source_row=source_row,
+        record_id=_str(message, "record_id"),
+        ingested_at=parse_timestamp(_str(message, "ingested_at")),
+        malformed=malformed,
+        raw_line=_optional_str(message, "raw_line"),
+        malformed_reason=_optional_str(message, "malformed_reason"),
+    )
+
+
+def process_raw_message(message: RawMessage, *, target_country: str = DEFAULT_TARGET_COUNTRY) -> Outcome:
+    """What the Spark job must make of one raw message."""
+    return process(
+        message.values,
+        source_uri=message.source_uri,
+        source_row=message.source_row,
+        record_id=message.record_id,
+        ingested_at=message.ingested_at,
+        malformed=message.malformed,
+        raw_line=message.raw_line,
+        target_country=target_country,
+    )
+
+
+def encode_output_message(record: OutputRecord) -> bytes:
+    """A message of `customers-usa` or `customers-alerts` (key: `message_key`)."""
+    return _encode(record.to_json_dict())
+
+
+def _encode(message: Mapping[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _str(message: Mapping[str, Any], name: str) -> str:
+    value = message.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"raw message field {name} is not a string: {value!r}")
+    return value
+
+
+def _optional_str(message: Mapping[str, Any], name: str) -> Optional[str]:
+    value = message.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"raw message field {name} is not a string or null: {value!r}")
+    return value
