@@ -1,0 +1,342 @@
+"""The producer service: every CSV object under s3://bucket/prefix/ into `customers-raw`.
+
+    python -m customer_pipeline.producer --config /etc/customer-pipeline/producer.ini
+
+Exactly once into Kafka: rows are published in Kafka transactions, and each transaction
+also carries the object's progress record (see `progress`). A restart (or a `kill -9`)
+aborts the open transaction (`init_transactions` fences the old instance), reads the
+committed progress back, and goes on after the last committed row.
+
+Exit codes: 0 after SIGTERM/SIGINT (the open transaction is committed first) or, with
+`exit_when_idle`, when every object is ingested; 1 when S3 or Kafka keep failing after
+the retries; 2 for a wrong setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+
+from customer_pipeline import progress as progress_topic
+from customer_pipeline.csv_source import CsvObjectError, EmptyObjectError, MissingColumnsError, open_csv_object
+from customer_pipeline.messages import RawMessage, encode_raw_message
+from customer_pipeline.producer_config import ProducerSettings, load
+from customer_pipeline.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress
+from customer_pipeline.s3_source import (
+    ObjectChangedError,
+    SourceObject,
+    is_fatal,
+    list_csv_objects,
+    make_client,
+    open_object,
+)
+from customer_pipeline.settings import SettingsError
+
+LOG = logging.getLogger("customer_pipeline.producer")
+T = TypeVar("T")
+
+
+class FatalError(Exception):
+    """S3 or Kafka kept failing: the message says what, and the service exits 1."""
+
+
+def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: threading.Event) -> T:
+    """Run `action`, retrying with exponential back-off; FatalError names `what` at the end."""
+    delay = 1.0
+    for attempt in range(1, settings.retry_attempts + 1):
+        try:
+            return action()
+        except Exception as error:  # noqa: BLE001 - every failure of a remote call is retried the same way
+            if is_fatal(error) or attempt == settings.retry_attempts:
+                raise FatalError(f"{what} failed after {attempt} attempt(s): {describe(error)}") from None
+            LOG.warning("%s failed (attempt %d of %d), retrying in %.0f s: %s",
+                        what, attempt, settings.retry_attempts, delay, describe(error))
+            if stop.wait(delay):
+                raise FatalError(f"{what} interrupted by a stop request") from None
+            delay = min(delay * 2, max(settings.retry_max_backoff_seconds, 0.1))
+    raise AssertionError("unreachable")
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+class RateLimiter:
+    """Spaces records to at most `rate` per second (0: unlimited), to replay a file as a live stream."""
+
+    def __init__(self, rate: float, stop: threading.Event) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.stop = stop
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next_at > now:
+            self.stop.wait(self.next_at - now)
+        self.next_at = max(self.next_at, now) + self.interval
+
+
+class ProgressLog:
+    """One journald line every N records or T seconds: records/s and the current object."""
+
+    def __init__(self, every_records: int, every_seconds: float) -> None:
+        self.every_records = every_records
+        self.every_seconds = every_seconds
+        self.total = 0
+        self.last_total = 0
+        self.last_at = time.monotonic()
+
+    def count(self, source: SourceObject, row: int) -> None:
+        self.total += 1
+        now = time.monotonic()
+        if self.total - self.last_total >= self.every_records or now - self.last_at >= self.every_seconds:
+            rate = (self.total - self.last_total) / max(now - self.last_at, 1e-6)
+            LOG.info("published %d records in all, %.0f records/s; now at row %d of %s",
+                     self.total, rate, row, source.uri)
+            self.last_total, self.last_at = self.total, now
+
+
+class Producer:
+    def __init__(self, settings: ProducerSettings, s3: Any, kafka: Any,
+                 state: Dict[str, ObjectProgress], stop: threading.Event) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.kafka = kafka
+        self.state = state
+        self.stop = stop
+        self.limiter = RateLimiter(settings.rate_limit, stop)
+        self.log = ProgressLog(settings.progress_every_records, settings.progress_every_seconds)
+        self.in_transaction = False
+
+    # -- transactions ---------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self.in_transaction:
+            self.kafka.begin_transaction()
+            self.in_transaction = True
+
+    def _commit(self, source: SourceObject, record: ObjectProgress) -> None:
+        """Commit the open transaction together with the object's progress record."""
+        self._begin()
+        self.kafka.send(self.settings.kafka.progress_topic, key=source.uri.encode("utf-8"), value=record.encode())
+        try:
+            self.kafka.commit_transaction()
+        except Exception as error:
+            self.in_transaction = False
+            raise FatalError(f"committing to Kafka at {self.settings.kafka.bootstrap_servers} failed: "
+                             f"{describe(error)}; the restarted producer resumes at the last committed row") from None
+        self.in_transaction = False
+        self.state[source.uri] = record
+
+    def abort(self) -> None:
+        if self.in_transaction:
+            try:
+                self.kafka.abort_transaction()
+            finally:
+                self.in_transaction = False
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> int:
+        LOG.info("watching %s every %.0f s, publishing to %s", self.settings.s3.uri,
+                 self.settings.poll_interval_seconds, self.settings.kafka.topic)
+        while not self.stop.is_set():
+            sources = retry(f"listing {self.settings.s3.uri}",
+                            lambda: list_csv_objects(self.s3, self.settings.s3), self.settings, self.stop)
+            pending = [source for source in sources
+                       if progress_topic.resume_row(self.state.get(source.uri), source.etag) is not None]
+            for source in pending:
+                if self.stop.is_set():
+                    break
+                self.ingest(source)
+            if self.stop.is_set():
+                break
+            if self.settings.exit_when_idle:
+                LOG.info("every object under %s is ingested; exiting as exit_when_idle asks", self.settings.s3.uri)
+                break
+            self.stop.wait(self.settings.poll_interval_seconds)
+        return 0
+
+    def ingest(self, source: SourceObject) -> None:
+        """Publish one object's rows, retrying from the last committed row after an S3 failure."""
+        for attempt in range(1, self.settings.retry_attempts + 1):
+            start_row = progress_topic.resume_row(self.state.get(source.uri), source.etag)
+            if start_row is None:
+                return
+            try:
+                self._publish(source, start_row)
+                return
+            except ObjectChangedError as error:
+                self.abort()
+                LOG.warning("%s; its new version is ingested as a new object at the next listing", error)
+                return
+            except FatalError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a broken S3 stream: retry from the committed row
+                self.abort()
+                if is_fatal(error) or attempt == self.settings.retry_attempts:
+                    raise FatalError(f"reading {source.uri} failed after {attempt} attempt(s): "
+                                     f"{describe(error)}") from None
+                LOG.warning("reading %s failed (attempt %d of %d): %s; resuming at the last committed row",
+                            source.uri, attempt, self.settings.retry_attempts, describe(error))
+                self.stop.wait(min(2.0 ** attempt, self.settings.retry_max_backoff_seconds))
+
+    def _publish(self, source: SourceObject, start_row: int) -> None:
+        body = open_object(self.s3, source)
+        try:
+            csv_object = open_csv_object(body, max_record_bytes=self.settings.max_record_bytes)
+        except EmptyObjectError:
+            LOG.warning("skipping %s: it is empty (no header)", source.uri)
+            self._commit(source, ObjectProgress(source.etag, 0, 0, EMPTY, "no header"))
+            return
+        except MissingColumnsError as error:
+            LOG.error("rejecting %s: its header lacks the required column(s) %s; nothing of it is published",
+                      source.uri, ", ".join(error.missing))
+            self._commit(source, ObjectProgress(source.etag, 0, 0, REJECTED, str(error)))
+            return
+        except CsvObjectError as error:
+            LOG.error("rejecting %s: %s; nothing of it is published", source.uri, error)
+            self._commit(source, ObjectProgress(source.etag, 0, 0, REJECTED, str(error)))
+            return
+
+        previous = self.state.get(source.uri)
+        records = previous.records if previous is not None and previous.etag == source.etag else 0
+        if start_row:
+            LOG.info("resuming %s after row %d (%d records already published)", source.uri, start_row, records)
+        else:
+            LOG.info("ingesting %s (%d bytes)", source.uri, source.size)
+        topic = self.settings.kafka.topic
+        last_row = start_row
+        in_batch = 0
+        batch_started = time.monotonic()
+        for record in csv_object:
+            if record.source_row <= start_row:
+                continue  # committed before the restart
+            self._begin()
+            message = RawMessage.from_source_record(record, source_uri=source.uri, source_etag=source.etag,
+                                                    ingested_at=dt.datetime.now(dt.timezone.utc))
+            self.kafka.send(topic, key=message.key, value=encode_raw_message(message))
+            last_row = record.source_row
+            records += 1
+            in_batch += 1
+            self.log.count(source, last_row)
+            if (in_batch >= self.settings.transaction_records
+                    or time.monotonic() - batch_started >= self.settings.transaction_seconds
+                    or self.stop.is_set()):
+                self._commit(source, ObjectProgress(source.etag, last_row, records, READING))
+                in_batch, batch_started = 0, time.monotonic()
+                if self.stop.is_set():
+                    LOG.info("stopping at row %d of %s; a restart resumes after it", last_row, source.uri)
+                    return
+            self.limiter.wait()
+        self._commit(source, ObjectProgress(source.etag, last_row, records, DONE))
+        LOG.info("finished %s: %d records published, last row %d", source.uri, records, last_row)
+
+
+def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient
+
+    options = settings.kafka.client_options()
+    where = settings.kafka.bootstrap_servers
+
+    def admin_setup() -> None:
+        admin = KafkaAdminClient(**options)
+        try:
+            if progress_topic.ensure_topic(admin, settings.kafka.progress_topic,
+                                           settings.kafka.progress_topic_replication_factor):
+                LOG.info("created the compacted progress topic %s", settings.kafka.progress_topic)
+            if settings.kafka.topic not in admin.list_topics():
+                raise FatalError(f"topic {settings.kafka.topic} does not exist at {where}: "
+                                 "create it (ansible-playbook playbooks/deploy.yml does)")
+        finally:
+            admin.close()
+
+    retry(f"connecting to Kafka at {where}", admin_setup, settings, stop)
+
+    def start_producer() -> Any:
+        producer = KafkaProducer(
+            transactional_id=settings.kafka.transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=20,
+            compression_type=None,
+            max_request_size=2 * 1024 * 1024,
+            **options,
+        )
+        # Fences any earlier instance and aborts the transaction it left open, so the
+        # progress read next is final.
+        producer.init_transactions()
+        return producer
+
+    return retry(f"starting a transactional producer at {where}", start_producer, settings, stop)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="customer-producer", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="INI settings file (see the README)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one setting of the file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
+    # The clients log every failed connection attempt; the producer reports failures itself,
+    # once, naming what failed, so journald is not flooded with their retries.
+    for noisy in ("kafka", "botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+    try:
+        settings = load(args.config, args.overrides)
+    except SettingsError as error:
+        LOG.error("%s", error)
+        return 2
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        LOG.info("received %s: finishing the open transaction, then exiting", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    kafka = None
+    worker: Optional[Producer] = None
+    try:
+        kafka = connect_kafka(settings, stop)
+        state = retry(f"reading progress topic {settings.kafka.progress_topic}",
+                      lambda: progress_topic.load(settings.kafka.client_options(), settings.kafka.progress_topic),
+                      settings, stop)
+        finished = sum(1 for item in state.values() if item.finished)
+        LOG.info("progress: %d object(s) known, %d finished", len(state), finished)
+        s3 = make_client(settings.s3)
+        worker = Producer(settings, s3, kafka, state, stop)
+        return worker.run()
+    except FatalError as error:
+        LOG.error("%s", error)
+        return 1
+    finally:
+        if worker is not None:
+            try:
+                worker.abort()
+            except Exception as error:  # noqa: BLE001 - closing down; the broker aborts it anyway
+                LOG.warning("aborting the open transaction failed: %s", describe(error))
+        if kafka is not None:
+            kafka.close(timeout=10)
+
+
+def cli() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()
+
+
+__all__: List[str] = ["main", "Producer", "FatalError"]

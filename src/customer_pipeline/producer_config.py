@@ -1,0 +1,114 @@
+"""The producer's settings, read once from its INI file into a typed object.
+
+Secrets are never in the file: S3 credentials come from the environment (or the
+instance profile) as boto3 reads them, and the Kafka SASL password from the environment
+variable that `kafka.sasl_password_env` names. The service's EnvironmentFile (mode 0600)
+sets both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
+
+from customer_pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    prefix: str
+    endpoint_url: Optional[str]
+    region: str
+    addressing_style: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    topic: str
+    progress_topic: str
+    progress_topic_replication_factor: int
+    transactional_id: str
+    security_protocol: str
+    sasl_mechanism: Optional[str]
+    sasl_username: Optional[str]
+    sasl_password: Optional[str]
+    ssl_cafile: Optional[str]
+
+    def client_options(self) -> Dict[str, Any]:
+        """Connection options shared by kafka-python's producer, consumer and admin client."""
+        options: Dict[str, Any] = {
+            "bootstrap_servers": [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()],
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        if self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        return options
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    s3: S3Settings
+    kafka: KafkaSettings
+    poll_interval_seconds: float
+    transaction_records: int
+    transaction_seconds: float
+    rate_limit: float
+    progress_every_records: int
+    progress_every_seconds: float
+    max_record_bytes: int
+    retry_attempts: int
+    retry_max_backoff_seconds: float
+    exit_when_idle: bool
+    source: str
+
+
+def load(path: Optional[str], overrides: Sequence[str] = ()) -> ProducerSettings:
+    """Parse and check every setting; SettingsError names the first wrong one."""
+    settings = Settings(path, overrides)
+    prefix = settings.string("s3", "prefix", "")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"  # a prefix is a folder: incoming must not also match incoming-old/
+    s3 = S3Settings(
+        bucket=settings.string("s3", "bucket"),
+        prefix=prefix,
+        endpoint_url=settings.optional("s3", "endpoint_url"),
+        region=settings.string("s3", "region", "us-east-1"),
+        addressing_style=settings.choice("s3", "addressing_style", "auto", ["auto", "path", "virtual"]),
+    )
+    kafka = KafkaSettings(
+        bootstrap_servers=settings.string("kafka", "bootstrap_servers"),
+        topic=settings.string("kafka", "topic", "customers-raw"),
+        progress_topic=settings.string("kafka", "progress_topic", "customers-raw-progress"),
+        progress_topic_replication_factor=settings.integer("kafka", "progress_topic_replication_factor", 1, minimum=1),
+        transactional_id=settings.string("kafka", "transactional_id", "customer-producer"),
+        security_protocol=settings.choice("kafka", "security_protocol", "PLAINTEXT",
+                                          ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
+        sasl_mechanism=settings.optional("kafka", "sasl_mechanism"),
+        sasl_username=settings.optional("kafka", "sasl_username"),
+        sasl_password=settings.secret("kafka", "sasl_password_env"),
+        ssl_cafile=settings.optional("kafka", "ssl_cafile"),
+    )
+    return ProducerSettings(
+        s3=s3,
+        kafka=kafka,
+        poll_interval_seconds=settings.number("producer", "poll_interval_seconds", 30.0, minimum=0.1),
+        transaction_records=settings.integer("producer", "transaction_records", 5000, minimum=1),
+        transaction_seconds=settings.number("producer", "transaction_seconds", 2.0, minimum=0.01),
+        rate_limit=settings.number("producer", "rate_limit", 0.0),
+        progress_every_records=settings.integer("producer", "progress_every_records", 10000, minimum=1),
+        progress_every_seconds=settings.number("producer", "progress_every_seconds", 30.0, minimum=0.1),
+        max_record_bytes=settings.integer("producer", "max_record_bytes", 256 * 1024, minimum=1024),
+        retry_attempts=settings.integer("producer", "retry_attempts", 8, minimum=1),
+        retry_max_backoff_seconds=settings.number("producer", "retry_max_backoff_seconds", 30.0, minimum=0.0),
+        exit_when_idle=settings.boolean("producer", "exit_when_idle", False),
+        source=settings.source,
+    )
