@@ -48,7 +48,8 @@ class FatalError(Exception):
 
 def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: threading.Event) -> T:
     """Run `action`, retrying with exponential back-off; FatalError names `what` at the end."""
-    delay = 1.0
+    longest = max(settings.retry_max_backoff_seconds, 0.1)
+    delay = min(1.0, longest)
     for attempt in range(1, settings.retry_attempts + 1):
         try:
             return action()
@@ -59,7 +60,7 @@ def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: 
                         what, attempt, settings.retry_attempts, delay, describe(error))
             if stop.wait(delay):
                 raise FatalError(f"{what} interrupted by a stop request") from None
-            delay = min(delay * 2, max(settings.retry_max_backoff_seconds, 0.1))
+            delay = min(delay * 2, longest)
     raise AssertionError("unreachable")
 
 

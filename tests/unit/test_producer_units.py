@@ -1,0 +1,141 @@
+"""Producer pieces that need no service: settings, progress records, listing (moto)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from customer_pipeline import producer_config
+from customer_pipeline.producer import FatalError, RateLimiter, retry
+from customer_pipeline.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress, resume_row
+from customer_pipeline.settings import SettingsError, parse_override
+
+MINIMAL = "[s3]\nbucket = customers\nprefix = incoming\n[kafka]\nbootstrap_servers = a:9092, b:9092\n"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "producer.ini"
+    path.write_text(text)
+    return str(path)
+
+
+def test_settings_defaults_and_prefix_as_folder(tmp_path):
+    settings = producer_config.load(write(tmp_path, MINIMAL))
+    assert settings.s3.prefix == "incoming/"
+    assert settings.s3.uri == "s3://customers/incoming/"
+    assert settings.kafka.topic == "customers-raw"
+    assert settings.kafka.client_options()["bootstrap_servers"] == ["a:9092", "b:9092"]
+    assert settings.transaction_records == 5000
+    assert settings.rate_limit == 0.0
+    assert settings.exit_when_idle is False
+
+
+def test_overrides_win_over_the_file(tmp_path):
+    settings = producer_config.load(write(tmp_path, MINIMAL),
+                                    ["producer.rate_limit=250", "s3.prefix=", "producer.exit_when_idle=yes"])
+    assert settings.rate_limit == 250.0
+    assert settings.s3.prefix == ""
+    assert settings.exit_when_idle is True
+
+
+@pytest.mark.parametrize("override, message", [
+    ("producer.transaction_records=zero", "setting producer.transaction_records in "),
+    ("producer.transaction_records=0", "must be at least 1, not 0"),
+    ("kafka.security_protocol=TLS", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, not 'TLS'"),
+    ("producer.exit_when_idle=maybe", "must be true or false"),
+    ("s3.bucket=", "setting s3.bucket in "),
+])
+def test_a_wrong_setting_is_named(tmp_path, override, message):
+    with pytest.raises(SettingsError, match=None) as error:
+        producer_config.load(write(tmp_path, MINIMAL), [override])
+    assert message in str(error.value)
+
+
+def test_secret_comes_from_the_named_environment_variable(tmp_path, monkeypatch):
+    path = write(tmp_path, MINIMAL + "sasl_mechanism = PLAIN\nsasl_username = u\nsasl_password_env = KAFKA_PW\n")
+    with pytest.raises(SettingsError) as error:
+        producer_config.load(path)
+    assert "names environment variable KAFKA_PW, which is not set" in str(error.value)
+    monkeypatch.setenv("KAFKA_PW", "s3cret")
+    options = producer_config.load(path).kafka.client_options()
+    assert options["sasl_plain_password"] == "s3cret"
+
+
+def test_missing_file_and_bad_override(tmp_path):
+    with pytest.raises(SettingsError) as error:
+        producer_config.load(str(tmp_path / "nope.ini"))
+    assert str(error.value) == "settings file %s does not exist" % (tmp_path / "nope.ini")
+    with pytest.raises(SettingsError):
+        parse_override("novalue")
+    assert parse_override("a.b=c=d") == ("a", "b", "c=d")
+
+
+def test_progress_round_trip_and_resume_row():
+    record = ObjectProgress(etag='"abc"', last_row=1200, records=1199, state=READING)
+    assert ObjectProgress.decode(record.encode()) == record
+    assert resume_row(None, '"abc"') == 0
+    assert resume_row(record, '"abc"') == 1200
+    assert resume_row(record, '"new"') == 0  # overwritten key: a new object
+    for state in (DONE, REJECTED, EMPTY):
+        assert resume_row(ObjectProgress('"abc"', 5, 5, state), '"abc"') is None
+
+
+def test_listing_returns_csv_objects_in_key_order():
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from customer_pipeline.s3_source import list_csv_objects, open_object
+
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="customers")
+        for key in ["incoming/b.csv", "incoming/a.csv", "incoming/notes.txt", "incoming-old/c.csv",
+                    "incoming/sub/c.csv", "other/d.csv"]:
+            client.put_object(Bucket="customers", Key=key, Body=b"x")
+        settings = producer_config.S3Settings("customers", "incoming/", None, "us-east-1", "path")
+        listed = list_csv_objects(client, settings)
+        assert [source.key for source in listed] == ["incoming/a.csv", "incoming/b.csv", "incoming/sub/c.csv"]
+        assert listed[0].uri == "s3://customers/incoming/a.csv"
+        assert open_object(client, listed[0]).read() == b"x"
+
+
+def test_reading_an_overwritten_object_fails_as_changed():
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from customer_pipeline.s3_source import ObjectChangedError, list_csv_objects, open_object
+
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="customers")
+        client.put_object(Bucket="customers", Key="in/a.csv", Body=b"old")
+        settings = producer_config.S3Settings("customers", "in/", None, "us-east-1", "path")
+        (listed,) = list_csv_objects(client, settings)
+        client.put_object(Bucket="customers", Key="in/a.csv", Body=b"new content")
+        with pytest.raises(ObjectChangedError):
+            open_object(client, listed)
+
+
+def test_retry_gives_up_with_the_name_of_what_failed():
+    settings = producer_config.load(None, ["s3.bucket=b", "kafka.bootstrap_servers=x:1",
+                                           "producer.retry_attempts=3", "producer.retry_max_backoff_seconds=0"])
+    calls = []
+
+    def failing():
+        calls.append(1)
+        raise ConnectionError("refused")
+
+    stop = threading.Event()
+    with pytest.raises(FatalError) as error:
+        retry("connecting to Kafka at x:1", failing, settings, stop)
+    assert str(error.value) == "connecting to Kafka at x:1 failed after 3 attempt(s): refused"
+    assert len(calls) == 3
+
+
+def test_rate_limiter_spaces_records():
+    import time
+
+    limiter = RateLimiter(200.0, threading.Event())
+    started = time.monotonic()
+    for _ in range(41):
+        limiter.wait()
+    assert time.monotonic() - started >= 0.19
