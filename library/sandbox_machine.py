@@ -122,6 +122,16 @@ def parent_pid(pid: int, proc: str = "/proc") -> Optional[int]:
         return None
 
 
+def process_name(pid: Optional[int], proc: str = "/proc") -> Optional[str]:
+    if pid is None:
+        return None
+    try:
+        with open(os.path.join(proc, str(pid), "comm"), "r") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
 def host_runs_systemd() -> bool:
     # The test sd_booted(3) uses.
     return os.path.isdir("/run/systemd/system")
@@ -201,7 +211,8 @@ def main() -> None:
         module.fail_json(msg="%s is not a root filesystem with systemd; build it first (make sandbox)" % root)
 
     pids = find_inits(root)
-    orphaned = any(parent_pid(pid) == 1 for pid in pids)
+    # Reparented to PID 1 or to a subreaper: either way no systemd-nspawn watches it.
+    orphaned = any(process_name(parent_pid(pid)) != "systemd-nspawn" for pid in pids)
     result = dict(changed=False, orphaned=orphaned)
     if len(pids) > 1:
         module.warn("%d copies of the sandbox machine run from %s (PIDs %s)" % (len(pids), root, pids))

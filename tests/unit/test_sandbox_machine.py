@@ -30,6 +30,10 @@ def test_finds_only_the_init_of_this_root(tmp_path):
     (proc / "self").mkdir()
     assert sandbox_machine.find_inits(str(root), proc=str(proc)) == [100]
     assert sandbox_machine.parent_pid(100, proc=str(proc)) == 99
+    (proc / "99").mkdir()
+    (proc / "99" / "comm").write_text("systemd-nspawn\n")
+    assert sandbox_machine.process_name(99, proc=str(proc)) == "systemd-nspawn"
+    assert sandbox_machine.process_name(12345, proc=str(proc)) is None
 
 
 def test_nspawn_command_registers_only_with_a_systemd_host(tmp_path):
