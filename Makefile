@@ -32,7 +32,8 @@ $(DATA): src/customer_pipeline/sample_data.py | $(VENV)/.installed
 data: $(DATA) ## Generate the sample CSV files/customers.csv
 
 sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark
-	$(ANSIBLE_PLAYBOOK) playbooks/sandbox.yml
+	@started=$$(date +%s); $(ANSIBLE_PLAYBOOK) playbooks/sandbox.yml; \
+	echo "make sandbox: $$(( $$(date +%s) - started )) s"
 
 sandbox-down: venv ## Power off the sandbox node (its data persists)
 	$(ANSIBLE_PLAYBOOK) playbooks/sandbox_down.yml
