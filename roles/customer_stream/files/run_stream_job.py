@@ -1,0 +1,8 @@
+"""spark-submit entry point of customer-stream.service (the package comes with --py-files)."""
+
+import sys
+
+from customer_pipeline.stream_job import main
+
+if __name__ == "__main__":
+    sys.exit(main())
