@@ -1,0 +1,125 @@
+"""Exactly-once appends of streaming micro-batches to a file dataset (HDFS or local).
+
+Spark replays a micro-batch after a crash with the same batch id and the same input,
+so a write keyed by the batch id can be made idempotent. For batch N of a dataset D:
+
+1. if `D/_committed/batch-N` exists, batch N is already in D: skip it;
+2. delete any `D/part-bN-*` left by an attempt that died while moving files;
+3. write the rows to `D/_staging/batch-N` (overwrite: a dead attempt's leftovers go);
+4. rename each part file to `D/part-bN-<rest of its name>` (a rename is atomic on HDFS);
+5. create the marker `D/_committed/batch-N`, then delete the staging folder.
+
+A `kill -9` at any point leaves either no marker (the replay redoes steps 2-5 and the
+dataset ends with the batch's rows once) or a marker (the replay skips). Readers
+(`spark.read.parquet(D)`) ignore `_staging` and `_committed`: Spark's file listing skips
+names that start with `_` or `.`. A reader that lists D while step 4 runs sees part of
+a batch, never a row twice.
+
+Markers of old batches are pruned: Spark replays only batches after the last one its
+checkpoint's commit log holds, so markers far behind the current batch are never read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, List, Mapping, Optional
+
+from pyspark.sql import DataFrame, SparkSession
+
+STAGING_DIR = "_staging"
+COMMITTED_DIR = "_committed"
+# Markers kept behind the current batch; Spark replays at most the last batch or two.
+KEEP_MARKERS = 100
+_MARKER = re.compile(r"batch-([0-9]+)")
+
+
+@dataclass(frozen=True)
+class BatchWriteResult:
+    batch_id: int
+    skipped: bool
+    files: int
+
+
+class BatchDatasetWriter:
+    """Appends micro-batches to the dataset at `path` in `output_format`, once each."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        output_format: str = "parquet",
+        options: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self._spark = spark
+        self.path = path
+        self.output_format = output_format
+        # Options of the file format (e.g. how the JSON writer formats timestamps).
+        self.options = dict(options or {})
+        jvm: Any = spark.sparkContext._jvm
+        self._Path = jvm.org.apache.hadoop.fs.Path
+        hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._root = self._Path(path)
+        self._fs = self._root.getFileSystem(hadoop_conf)
+
+    def marker_path(self, batch_id: int) -> Any:
+        return self._Path(self._root, f"{COMMITTED_DIR}/batch-{batch_id}")
+
+    def staging_path(self, batch_id: int) -> Any:
+        return self._Path(self._root, f"{STAGING_DIR}/batch-{batch_id}")
+
+    def is_committed(self, batch_id: int) -> bool:
+        return bool(self._fs.exists(self.marker_path(batch_id)))
+
+    def write(self, rows: DataFrame, batch_id: int, has_rows: bool = True) -> BatchWriteResult:
+        """Append `rows` as batch `batch_id` unless it is already in; `has_rows=False`
+        (the caller counted none) only records the batch, sparing an empty part file."""
+        staging = self.staging_path(batch_id)
+        if self.is_committed(batch_id):
+            # A crash after the marker may have left the staging folder behind.
+            self._fs.delete(staging, True)
+            return BatchWriteResult(batch_id, skipped=True, files=0)
+        self._delete_moved_parts(batch_id)
+        moved = 0
+        if has_rows:
+            rows.write.mode("overwrite").format(self.output_format).options(**self.options).save(staging.toString())
+            moved = self.move_staged_parts(batch_id)
+        self.commit(batch_id)
+        return BatchWriteResult(batch_id, skipped=False, files=moved)
+
+    def move_staged_parts(self, batch_id: int, limit: int = -1) -> int:
+        """Step 4; `limit` >= 0 stops after that many files (tests simulate a crash)."""
+        moved = 0
+        for status in self._list(self.staging_path(batch_id)):
+            name = status.getPath().getName()
+            if not name.startswith("part-"):
+                continue  # _SUCCESS, .crc files of the local file system
+            if 0 <= limit <= moved:
+                break
+            target = self._Path(self._root, f"part-b{batch_id}-{name[len('part-'):]}")
+            if not self._fs.rename(status.getPath(), target):
+                raise OSError(f"could not move {status.getPath().toString()} to {target.toString()}")
+            moved += 1
+        return moved
+
+    def commit(self, batch_id: int) -> None:
+        """Step 5: the marker makes the batch final; then tidy up."""
+        self._fs.create(self.marker_path(batch_id), True).close()
+        self._fs.delete(self.staging_path(batch_id), True)
+        self._prune_markers(batch_id)
+
+    def _delete_moved_parts(self, batch_id: int) -> None:
+        pattern = self._Path(self._root, f"part-b{batch_id}-*")
+        for status in self._fs.globStatus(pattern) or []:
+            self._fs.delete(status.getPath(), False)
+
+    def _prune_markers(self, batch_id: int) -> None:
+        for status in self._list(self._Path(self._root, COMMITTED_DIR)):
+            match = _MARKER.fullmatch(status.getPath().getName())
+            if match and int(match.group(1)) < batch_id - KEEP_MARKERS:
+                self._fs.delete(status.getPath(), False)
+
+    def _list(self, folder: Any) -> List[Any]:
+        if not self._fs.exists(folder):
+            return []
+        return sorted(self._fs.listStatus(folder), key=lambda status: status.getPath().getName())

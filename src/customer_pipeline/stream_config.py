@@ -1,0 +1,264 @@
+"""The Spark job's configuration: one INI file (templated by Ansible), parsed here only.
+
+    [kafka]
+    bootstrap_servers = 127.0.0.1:9092
+    raw_topic = customers-raw
+    ...
+    [kafka_options]
+    # copied as kafka.<name> to the Kafka source and sink, e.g. for SASL
+    security.protocol = SASL_PLAINTEXT
+    sasl.jaas.config = ... password="${KAFKA_PASSWORD}";
+
+`${NAME}` in a value is replaced by the environment variable NAME, so secrets come from
+the unit's EnvironmentFile and never stand in the file or on a command line. Command
+line overrides are `--set section.key=value` (not for secrets: command lines are
+visible to every user of the node). Every problem raises `ConfigError`, whose message
+names the setting and the file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, TypeVar
+
+from customer_pipeline import contract
+
+OUTPUT_FORMATS = ("parquet", "json")
+STARTING_OFFSETS = ("earliest", "latest")
+# Options the job sets itself: an override would break its guarantees.
+RESERVED_KAFKA_OPTIONS = frozenset({"bootstrap.servers", "isolation.level"})
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_INTERVAL = re.compile(r"[0-9]+ *(milliseconds?|seconds?|minutes?|hours?)")
+_SPARK_NAME = re.compile(r"spark\.[A-Za-z0-9_.\-]+")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names it and the file."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Typed settings of the job; defaults are the contract's and the safe ones."""
+
+    bootstrap_servers: str
+    raw_topic: str = "customers-raw"
+    usa_topic: str = "customers-usa"
+    alerts_topic: str = "customers-alerts"
+    # Extra Kafka client settings, without the `kafka.` prefix, for source and sink.
+    kafka_options: Tuple[Tuple[str, str], ...] = ()
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: Optional[int] = 100_000
+    fail_on_data_loss: bool = True
+    usa_path: str = "/user/maria_dev/customers_usa"
+    alerts_path: str = "/user/maria_dev/customers_alerts"
+    checkpoint_location: str = "/user/maria_dev/checkpoints/customer-stream"
+    output_format: str = "parquet"
+    app_name: str = "customer-stream"
+    trigger_interval: str = "10 seconds"
+    available_now: bool = False
+    target_country: str = contract.DEFAULT_TARGET_COUNTRY
+    log_level: str = "WARN"
+    # Extra Spark properties given to the session builder, e.g. spark.jars when the job
+    # starts with `python -m` (pyspark then launches the JVM with them). Under
+    # spark-submit the JVM already runs: launch-time ones (--jars) go on its command line.
+    spark_conf: Tuple[Tuple[str, str], ...] = field(default=())
+
+    def kafka_source_options(self) -> Dict[str, str]:
+        """Options of Spark's Kafka source (`spark.readStream.format('kafka')`)."""
+        options = self._kafka_client_options()
+        options.update(
+            {
+                "subscribe": self.raw_topic,
+                # The producer writes in transactions: read only committed records.
+                "kafka.isolation.level": "read_committed",
+                "startingOffsets": self.starting_offsets,
+                "failOnDataLoss": str(self.fail_on_data_loss).lower(),
+            }
+        )
+        if self.max_offsets_per_trigger is not None:
+            options["maxOffsetsPerTrigger"] = str(self.max_offsets_per_trigger)
+        return options
+
+    def kafka_sink_options(self) -> Dict[str, str]:
+        """Options of Spark's Kafka sink (`df.write.format('kafka')`); topic per row."""
+        return self._kafka_client_options()
+
+    def _kafka_client_options(self) -> Dict[str, str]:
+        options = {f"kafka.{name}": value for name, value in self.kafka_options}
+        options["kafka.bootstrap.servers"] = self.bootstrap_servers
+        return options
+
+
+# (section, key) -> (StreamConfig field, parser). Sections [kafka_options] and
+# [spark_conf] are open-ended and handled apart.
+def _text(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _optional_positive_int(value: str) -> Optional[int]:
+    if value.lower() in ("", "none", "unlimited"):
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"expected a positive whole number or 'unlimited', got {value!r}")
+    return int(value)
+
+
+def _choice(choices: Iterable[str]) -> Callable[[str], str]:
+    allowed = tuple(choices)
+
+    def parse(value: str) -> str:
+        if value.lower() not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return value.lower()
+
+    return parse
+
+
+def _interval(value: str) -> str:
+    if not _INTERVAL.fullmatch(value):
+        raise ValueError(f"expected a duration such as '10 seconds' or '500 milliseconds', got {value!r}")
+    return value
+
+
+def _starting_offsets(value: str) -> str:
+    # earliest, latest, or Spark's JSON form {"topic":{"0":23}} for a hand-picked start.
+    if value.lower() in STARTING_OFFSETS:
+        return value.lower()
+    if value.startswith("{") and value.endswith("}"):
+        return value
+    raise ValueError(f"expected earliest, latest or a JSON offset map, got {value!r}")
+
+
+def _target_country(value: str) -> str:
+    if contract.present(value) is None:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _log_level(value: str) -> str:
+    levels = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
+    if value.upper() not in levels:
+        raise ValueError(f"expected one of {', '.join(levels)}, got {value!r}")
+    return value.upper()
+
+
+SETTINGS: Dict[Tuple[str, str], Tuple[str, Callable[[str], object]]] = {
+    ("kafka", "bootstrap_servers"): ("bootstrap_servers", _text),
+    ("kafka", "raw_topic"): ("raw_topic", _text),
+    ("kafka", "usa_topic"): ("usa_topic", _text),
+    ("kafka", "alerts_topic"): ("alerts_topic", _text),
+    ("kafka", "starting_offsets"): ("starting_offsets", _starting_offsets),
+    ("kafka", "max_offsets_per_trigger"): ("max_offsets_per_trigger", _optional_positive_int),
+    ("kafka", "fail_on_data_loss"): ("fail_on_data_loss", _bool),
+    ("hdfs", "usa_path"): ("usa_path", _text),
+    ("hdfs", "alerts_path"): ("alerts_path", _text),
+    ("hdfs", "checkpoint_location"): ("checkpoint_location", _text),
+    ("hdfs", "output_format"): ("output_format", _choice(OUTPUT_FORMATS)),
+    ("job", "app_name"): ("app_name", _text),
+    ("job", "trigger_interval"): ("trigger_interval", _interval),
+    ("job", "available_now"): ("available_now", _bool),
+    ("job", "target_country"): ("target_country", _target_country),
+    ("job", "log_level"): ("log_level", _log_level),
+}
+OPEN_SECTIONS = ("kafka_options", "spark_conf")
+
+
+def _expand_environment(value: str, where: str, environ: Mapping[str, str]) -> str:
+    def replace(match: "re.Match[str]") -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV_REFERENCE.sub(replace, value)
+
+
+def parse_overrides(overrides: Iterable[str]) -> Dict[Tuple[str, str], str]:
+    """`section.key=value` strings as {(section, key): value}; the key may hold dots."""
+    parsed: Dict[Tuple[str, str], str] = {}
+    for override in overrides:
+        name, equals, value = override.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not equals or not dot or not section or not key:
+            raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. kafka.raw_topic=customers-raw")
+        parsed[(section, key.strip())] = value.strip()
+    return parsed
+
+
+def load_config(
+    path: str,
+    overrides: Iterable[str] = (),
+    environ: Optional[Mapping[str, str]] = None,
+) -> StreamConfig:
+    """Read the INI file at `path`, apply `--set` overrides, check every setting."""
+    environ = os.environ if environ is None else environ
+    # No interpolation: `%` may appear in passwords and JAAS strings.
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep Kafka option case
+    try:
+        with open(path, encoding="utf-8") as stream:
+            parser.read_file(stream)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration file: {error.strerror}") from None
+    except (configparser.Error, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not a valid INI file: {error}") from None
+    values: Dict[Tuple[str, str], str] = {}
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            values[(section, key)] = value
+    values.update(parse_overrides(overrides))
+
+    fields: Dict[str, object] = {}
+    kafka_options: Dict[str, str] = {}
+    spark_conf: Dict[str, str] = {}
+    for (section, key), raw in values.items():
+        where = f"{path}: [{section}] {key}"
+        value = _expand_environment(raw.strip(), where, environ)
+        if section == "kafka_options":
+            if key in RESERVED_KAFKA_OPTIONS or key.startswith("kafka."):
+                raise ConfigError(f"{where}: not allowed here (the job sets it; write names without 'kafka.')")
+            kafka_options[key] = value
+        elif section == "spark_conf":
+            if not _SPARK_NAME.fullmatch(key):
+                raise ConfigError(f"{where}: not a Spark property name (spark.*)")
+            spark_conf[key] = value
+        elif (section, key) in SETTINGS:
+            name, parse = SETTINGS[(section, key)]
+            try:
+                fields[name] = parse(value)
+            except ValueError as error:
+                raise ConfigError(f"{where}: {error}") from None
+        else:
+            known = sorted({s for s, _ in SETTINGS} | set(OPEN_SECTIONS))
+            if section not in known:
+                raise ConfigError(f"{where}: unknown section [{section}], expected one of {', '.join(known)}")
+            raise ConfigError(f"{where}: unknown setting")
+    if "bootstrap_servers" not in fields:
+        raise ConfigError(f"{path}: [kafka] bootstrap_servers: required, e.g. bootstrap_servers = 127.0.0.1:9092")
+    config = StreamConfig(
+        kafka_options=tuple(sorted(kafka_options.items())),
+        spark_conf=tuple(sorted(spark_conf.items())),
+        **fields,  # type: ignore[arg-type]
+    )
+    paths = {"usa_path": config.usa_path, "alerts_path": config.alerts_path}
+    if config.usa_path.rstrip("/") == config.alerts_path.rstrip("/"):
+        raise ConfigError(f"{path}: [hdfs] alerts_path: must differ from usa_path ({paths['usa_path']})")
+    if config.usa_topic == config.alerts_topic or config.raw_topic in (config.usa_topic, config.alerts_topic):
+        raise ConfigError(f"{path}: [kafka] usa_topic/alerts_topic: raw, usa and alerts topics must all differ")
+    return config

@@ -1,0 +1,364 @@
+"""The Spark Structured Streaming job: `customers-raw` -> HDFS datasets + Kafka topics.
+
+    python -m customer_pipeline.stream_job --config FILE [--set section.key=value ...]
+    spark-submit --jars KAFKA_JARS stream_job.py --config FILE [--set ...]
+
+One query, one Kafka read, one checkpoint. Each micro-batch is classified with the
+contract's rules (`spark_rules`, native Spark SQL) and then, in `foreachBatch`:
+
+1. the usa and alerts rows are appended to their datasets exactly once, by batch id
+   (`batch_commit`), so a replay after a crash of the driver never duplicates a row;
+2. the same rows go to `customers-usa` / `customers-alerts` as JSON keyed by
+   `record_id` (at least once: a replayed batch sends its messages again);
+3. one line is logged: batch id, rows in, rows per class, duration.
+
+out_of_scope rows are only counted. Messages that cannot be read as raw messages (not
+JSON, no record_id, ...) cannot be routed: they are counted as `unreadable` and logged
+with their Kafka offsets, and the job goes on rather than stopping on a poison message.
+
+SIGTERM stops the query once the running micro-batch is done, and the job exits 0.
+Exit codes: 0 stopped or caught up (available_now), 1 the query failed, 2 bad settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any, Dict, List, Optional
+
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException, StreamingQueryException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from customer_pipeline import contract, spark_rules
+from customer_pipeline.batch_commit import BatchDatasetWriter
+from customer_pipeline.messages import RAW_MESSAGE_SCHEMA_DDL
+from customer_pipeline.stream_config import ConfigError, StreamConfig, load_config
+
+LOG = logging.getLogger("customer_pipeline.stream_job")
+ROUTE_UNREADABLE = "unreadable"
+# Offsets of unreadable messages logged per batch, enough to find them with a consumer.
+MAX_UNREADABLE_LOGGED = 5
+# How long a SIGTERM waits for the running micro-batch before stopping it anyway
+# (the batch is then replayed at the next start: the writes are idempotent).
+STOP_GRACE_SECONDS = 300.0
+JOB_SQL_CONF = {
+    # Parquet's standard microsecond timestamps rather than Spark's legacy INT96, so
+    # other readers (Hive, pandas, Trino) see `ingested_at` as it is.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+
+def build_session(config: StreamConfig) -> SparkSession:
+    builder = SparkSession.builder.appName(config.app_name)
+    for name, value in config.spark_conf:
+        builder = builder.config(name, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.log_level)
+    # Set after the session exists so that spark-defaults.conf cannot switch them off.
+    for name, value in {**spark_rules.REQUIRED_SQL_CONF, **JOB_SQL_CONF}.items():
+        spark.conf.set(name, value)
+    return spark
+
+
+def parse_raw(messages: DataFrame) -> DataFrame:
+    """Kafka records -> the raw message's fields as top-level columns (+ partition, offset)."""
+    # An explicit schema: nothing is inferred, and a field of another type reads as null.
+    parsed = F.from_json(F.col("value").cast("string"), RAW_MESSAGE_SCHEMA_DDL)
+    return messages.select(parsed.alias("message"), "partition", "offset").select(
+        "message.*", "partition", "offset"
+    )
+
+
+def classify(raw: DataFrame, target_country: str = contract.DEFAULT_TARGET_COUNTRY) -> DataFrame:
+    """Adds `route` and `reasons`; a message lacking what every output needs is unreadable."""
+    rules = spark_rules.classify_columns(target_country)
+    readable = (
+        F.col("record_id").isNotNull()
+        & F.col("source_uri").isNotNull()
+        & F.col("source_row").isNotNull()
+        & spark_rules.ingested_at_value().isNotNull()
+    )
+    route = F.when(readable, rules[spark_rules.ROUTE_COLUMN]).otherwise(F.lit(ROUTE_UNREADABLE))
+    return raw.withColumn(spark_rules.REASONS_COLUMN, rules[spark_rules.REASONS_COLUMN]).withColumn(
+        spark_rules.ROUTE_COLUMN, route
+    )
+
+
+def usa_rows(classified: DataFrame, target_country: str = contract.DEFAULT_TARGET_COUNTRY) -> DataFrame:
+    return classified.where(F.col(spark_rules.ROUTE_COLUMN) == contract.ROUTE_USA).select(
+        *spark_rules.usa_columns(target_country)
+    )
+
+
+def alert_rows(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col(spark_rules.ROUTE_COLUMN) == contract.ROUTE_ALERTS).select(
+        *spark_rules.alert_columns()
+    )
+
+
+def topic_messages(rows: DataFrame, topic: str) -> DataFrame:
+    """key = record_id, value = the row as the contract's JSON, for Spark's Kafka sink."""
+    return rows.select(
+        F.col("record_id").alias("key"),
+        spark_rules.to_json_value(rows.columns).alias("value"),
+        F.lit(topic).alias("topic"),
+    )
+
+
+class BatchProcessor:
+    """The `foreachBatch` function: writes one micro-batch everywhere, logs one line."""
+
+    def __init__(self, spark: SparkSession, config: StreamConfig, stop: Optional[GracefulStop] = None) -> None:
+        self.config = config
+        self.stop = stop
+        # JSON datasets format dates and timestamps as the topics do (Spark's default
+        # keeps milliseconds only and the session's time zone).
+        options = spark_rules.TO_JSON_OPTIONS if config.output_format == "json" else {}
+        self.usa_writer = BatchDatasetWriter(spark, config.usa_path, config.output_format, options)
+        self.alerts_writer = BatchDatasetWriter(spark, config.alerts_path, config.output_format, options)
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        if self.stop is not None:
+            self.stop.batch_starting()
+        try:
+            self.process(batch, batch_id)
+        finally:
+            if self.stop is not None:
+                self.stop.batch_finished()
+
+    def process(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        # Read from Kafka once, however many outputs use the rows.
+        batch.persist()
+        try:
+            counts = self.count_routes(batch)
+            usa = usa_rows(batch, self.config.target_country)
+            alerts = alert_rows(batch)
+            usa_result = self.usa_writer.write(usa, batch_id, has_rows=counts[contract.ROUTE_USA] > 0)
+            alerts_result = self.alerts_writer.write(alerts, batch_id, has_rows=counts[contract.ROUTE_ALERTS] > 0)
+            if counts[contract.ROUTE_USA] or counts[contract.ROUTE_ALERTS]:
+                messages = topic_messages(usa, self.config.usa_topic).unionByName(
+                    topic_messages(alerts, self.config.alerts_topic)
+                )
+                messages.write.format("kafka").options(**self.config.kafka_sink_options()).save()
+            if counts[ROUTE_UNREADABLE]:
+                self.log_unreadable(batch, batch_id, counts[ROUTE_UNREADABLE])
+        finally:
+            batch.unpersist()
+        replayed = [name for name, result in (("usa", usa_result), ("alerts", alerts_result)) if result.skipped]
+        LOG.info(
+            "batch %d: %d rows in, usa %d, alerts %d, out_of_scope %d, unreadable %d, %d ms%s",
+            batch_id,
+            sum(counts.values()),
+            counts[contract.ROUTE_USA],
+            counts[contract.ROUTE_ALERTS],
+            counts[contract.ROUTE_OUT_OF_SCOPE],
+            counts[ROUTE_UNREADABLE],
+            round((time.monotonic() - started) * 1000),
+            f" (replayed: {' and '.join(replayed)} dataset(s) already held it, topics resent)" if replayed else "",
+        )
+
+    @staticmethod
+    def count_routes(batch: DataFrame) -> Dict[str, int]:
+        counts = {route: 0 for route in (*contract.ROUTES, ROUTE_UNREADABLE)}
+        for row in batch.groupBy(spark_rules.ROUTE_COLUMN).count().collect():
+            counts[row[0]] = int(row[1])
+        return counts
+
+    @staticmethod
+    def log_unreadable(batch: DataFrame, batch_id: int, count: int) -> None:
+        where = batch.where(F.col(spark_rules.ROUTE_COLUMN) == ROUTE_UNREADABLE)
+        sample = where.select("partition", "offset").orderBy("partition", "offset").limit(MAX_UNREADABLE_LOGGED)
+        offsets = ", ".join(f"{row[0]}:{row[1]}" for row in sample.collect())
+        LOG.warning(
+            "batch %d: skipped %d unreadable raw message(s) (not a raw message of the producer); "
+            "partition:offset of the first: %s",
+            batch_id,
+            count,
+            offsets,
+        )
+
+
+def start_query(spark: SparkSession, config: StreamConfig, stop: Optional[GracefulStop] = None) -> Any:
+    messages = spark.readStream.format("kafka").options(**config.kafka_source_options()).load()
+    classified = classify(parse_raw(messages), config.target_country)
+    writer = (
+        classified.writeStream.queryName(config.app_name)
+        .option("checkpointLocation", config.checkpoint_location)
+        .foreachBatch(BatchProcessor(spark, config, stop))
+    )
+    if config.available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=config.trigger_interval)
+    return writer.start()
+
+
+class StopRequested(RuntimeError):
+    """Raised by a micro-batch that starts after a stop was decided: it writes nothing,
+    and Spark redoes it (same batch id, same offsets) at the next start."""
+
+
+class GracefulStop:
+    """Stops the query between two micro-batches, never in the middle of one.
+
+    SIGTERM/SIGINT only set a flag. The main thread then calls `request()`: if no batch
+    is running, the query stops at once; otherwise the running batch, once its writes are
+    done, has the query stopped from another thread before it returns, so Spark starts no
+    further batch. (Stopping from the main thread after the batch returned would race
+    with the next trigger, which starts at once while there is a backlog.)
+    """
+
+    def __init__(self) -> None:
+        self.signalled = threading.Event()
+        self.query: Any = None
+        self._lock = threading.Lock()
+        self._busy = False
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.signalled.set()
+
+    def request(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            idle = not self._busy
+        if idle:
+            self.stop_query()
+
+    def batch_starting(self) -> None:
+        with self._lock:
+            if self._stopping:
+                raise StopRequested("the job is stopping: this micro-batch is left for the next start")
+            self._busy = True
+
+    def batch_finished(self) -> None:
+        with self._lock:
+            self._busy = False
+            stopping = self._stopping
+        if stopping:
+            # stop() waits for the query's thread, which is the one running this batch:
+            # call it from another thread and let this batch return.
+            threading.Thread(target=self.stop_query, name="stop-query", daemon=True).start()
+
+    def stop_query(self) -> None:
+        if self.query is not None:
+            self.query.stop()
+
+
+def run(spark: SparkSession, config: StreamConfig, stop: GracefulStop) -> int:
+    try:
+        query = start_query(spark, config, stop)
+    except (PySparkException, Py4JJavaError) as error:
+        # E.g. the Kafka connector jars are missing, or the checkpoint is unreadable.
+        LOG.error("cannot start the streaming query: %s", root_cause(error))
+        return 1
+    stop.query = query
+    LOG.info(
+        "started: reading %s from %s (read_committed), writing %s to %s and %s, checkpoint %s",
+        config.raw_topic,
+        config.bootstrap_servers,
+        config.output_format,
+        config.usa_path,
+        config.alerts_path,
+        config.checkpoint_location,
+    )
+    deadline: Optional[float] = None
+    try:
+        while query.isActive:
+            if stop.signalled.is_set() and deadline is None:
+                LOG.info("stop requested: finishing the running micro-batch")
+                deadline = time.monotonic() + STOP_GRACE_SECONDS
+                stop.request()
+            elif deadline is not None and time.monotonic() > deadline:
+                LOG.warning("the running micro-batch did not finish in %d s: stopping it", STOP_GRACE_SECONDS)
+                stop.stop_query()
+            query.awaitTermination(1)
+        query.awaitTermination()  # raises if the query ended by failing
+    except StreamingQueryException as failure:
+        if stop.stopping and StopRequested.__name__ in str(failure):
+            LOG.info("stopped on request; the micro-batch that had just started is redone at the next start")
+            return 0
+        # One line for journald; Spark has logged the stack trace at ERROR already.
+        LOG.error("the streaming query failed, the next start resumes from its checkpoint: %s", root_cause(failure))
+        return 1
+    if stop.stopping:
+        LOG.info("stopped on request after the running micro-batch")
+    else:
+        LOG.info("caught up with %s: every available message is processed", config.raw_topic)
+    return 0
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:Caused by: )?([\w.$]+(?:Exception|Error): .*)$")
+
+
+def root_cause(failure: BaseException) -> str:
+    """The innermost `SomeException: message` line of a (Java and Python) trace, so the
+    log line says what went wrong rather than `Query terminated with exception`."""
+    lines = [line.strip() for line in str(failure).splitlines()]
+    causes = [match.group(1) for match in map(_EXCEPTION_LINE.match, lines) if match]
+    return causes[-1] if causes else next((line for line in lines if line), type(failure).__name__)
+
+
+def configure_logging() -> None:
+    # One line per event on stdout, which journald stores; the time comes from journald.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m customer_pipeline.stream_job",
+        description="Stream customers-raw into the USA and alerts datasets and topics.",
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="INI file of the job's settings")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting of the file (never a secret: use ${ENV_VAR} in the file)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    configure_logging()
+    try:
+        config = load_config(args.config, args.set)
+    except ConfigError as error:
+        print(f"stream_job: error: {error}", file=sys.stderr)
+        return 2
+    stop = GracefulStop()
+    stop.install_signal_handlers()
+    spark = build_session(config)
+    try:
+        return run(spark, config, stop)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
