@@ -1,0 +1,95 @@
+"""deploy.yml on the sandbox: the user's own command takes the node to a running pipeline.
+
+Runs first among the integration tests (file order): from a node that `make sandbox`
+left with nothing deployed, or from an earlier deploy (then it is a no-op).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import STATE, node_stdout, play_recap, run
+
+pytestmark = pytest.mark.sandbox
+
+HDFS_COUNT = "hdfs dfs -count {path} 2>/dev/null | awk '{{print $2}}' || echo 0"
+
+
+def deploy(*extra: str) -> dict:
+    result = run(["ansible-playbook", "playbooks/deploy.yml", *extra], timeout=900)
+    recap = play_recap(result.stdout)
+    assert recap["sandbox-node"]["failed"] == 0, result.stdout[-3000:]
+    return {"recap": recap["sandbox-node"], "stdout": result.stdout}
+
+
+def main_pid(unit: str) -> str:
+    return node_stdout("systemctl show -p MainPID --value %s" % unit).strip()
+
+
+def parquet_files(path: str) -> int:
+    out = node_stdout("hdfs dfs -ls %s 2>/dev/null | grep -c 'part-.*parquet$' || true" % path)
+    return int(out.strip() or 0)
+
+
+def test_deploy_runs_both_services_and_fills_both_datasets():
+    deploy()
+    ended = time.monotonic()
+    assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
+    # Within 2 minutes of the play's end, rows of files/customers.csv are in both datasets.
+    while time.monotonic() - ended < 120:
+        if parquet_files("/user/maria_dev/customers_usa") and parquet_files("/user/maria_dev/customers_alerts"):
+            break
+        time.sleep(5)
+    assert parquet_files("/user/maria_dev/customers_usa") > 0
+    assert parquet_files("/user/maria_dev/customers_alerts") > 0
+    log = node_stdout("journalctl -u customer-stream --no-pager -o cat | grep 'batch 0:' | tail -1")
+    # The sample file's classes, as the reference implementation counts them.
+    assert "usa 6015, alerts 1948, out_of_scope 2037" in log, log
+
+
+def test_topics_have_the_inventory_settings():
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers="127.0.0.1:9092")
+    try:
+        described = {topic["name"]: topic for topic in admin.describe_topics(
+            ["customers-raw", "customers-usa", "customers-alerts", "customers-raw-progress"])}
+        assert {name: len(topic["partitions"]) for name, topic in described.items()} == {
+            "customers-raw": 3, "customers-usa": 3, "customers-alerts": 3, "customers-raw-progress": 1}
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "customers-raw-progress")])
+        assert configs["topic"]["customers-raw-progress"]["cleanup.policy"]["value"] == "compact"
+        raw = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "customers-raw")])
+        assert raw["topic"]["customers-raw"]["retention.ms"]["value"] == "604800000"
+    finally:
+        admin.close()
+
+
+def test_second_run_and_check_mode_change_nothing():
+    assert deploy()["recap"]["changed"] == 0
+    checked = deploy("--check", "--diff")
+    assert checked["recap"]["changed"] == 0, checked["stdout"][-3000:]
+
+
+def test_services_run_as_their_own_users_with_no_secret_in_arguments():
+    users = node_stdout("ps -o user= -p %s -p %s" % (main_pid("customer-producer"), main_pid("customer-stream")))
+    assert sorted(users.split()) == ["customer-producer", "customer-stream"]
+    secret = (STATE / "secrets" / "s3_secret_access_key").read_text().split()[0]
+    access_key = (STATE / "secrets" / "s3_access_key_id").read_text().split()[0]
+    arguments = node_stdout("ps -eo args")
+    assert secret not in arguments and access_key not in arguments
+    assert node_stdout("stat -c '%a %U' /etc/customer-pipeline/producer.env").split() == ["600", "root"]
+    unit = node_stdout("systemctl cat customer-producer.service")
+    assert secret not in unit
+
+
+def test_changing_one_setting_restarts_only_the_service_it_belongs_to():
+    producer, stream = main_pid("customer-producer"), main_pid("customer-stream")
+    changed = deploy("-e", "customer_stream_trigger_interval='7 seconds'")
+    assert changed["recap"]["changed"] >= 1
+    assert main_pid("customer-producer") == producer
+    assert main_pid("customer-stream") != stream
+    assert "trigger_interval = 7 seconds" in node_stdout("cat /etc/customer-pipeline/stream.ini")
+    deploy()  # back to the inventory's value
+    assert main_pid("customer-producer") == producer
