@@ -14,7 +14,7 @@ DATA_ROWS ?= 10000
 DATA := files/customers.csv
 PYTEST_ARGS ?=
 
-.PHONY: help venv data sandbox sandbox-down sandbox-clean demo lint test test-unit test-integration clean
+.PHONY: help venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -41,8 +41,11 @@ sandbox-down: venv ## Power off the sandbox node (its data persists)
 sandbox-clean: venv ## Power off the sandbox node and remove its state
 	$(ANSIBLE_PLAYBOOK) playbooks/sandbox_down.yml -e sandbox_clean=true
 
-demo: sandbox ## Bring up the sandbox and run the pipeline end to end
-	@echo "The sandbox is up: Kafka 127.0.0.1:9092, HDFS hdfs://127.0.0.1:8020, S3 http://127.0.0.1:8333 (bucket customers)."
+deploy: venv ## Deploy the pipeline (topics, jars, venvs, both services) to the inventory's nodes
+	$(ANSIBLE_PLAYBOOK) playbooks/deploy.yml
+
+demo: sandbox deploy ## Bring up the sandbox and run the pipeline end to end
+	$(ANSIBLE_PLAYBOOK) playbooks/demo.yml
 
 lint: venv ## ruff, yamllint and ansible-lint (profile production)
 	$(VENV)/bin/ruff check src tests library bench
