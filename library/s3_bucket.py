@@ -97,10 +97,10 @@ exists:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.s3_common import S3ModuleError, error_code, make_client
 
 try:
     import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:  # handled in main()
     boto3 = None
@@ -108,33 +108,6 @@ except ImportError:  # handled in main()
 
 MISSING_CODES = frozenset(("404", "NoSuchBucket", "NotFound"))
 
-
-class S3ModuleError(Exception):
-    """A failure the module reports with fail_json and this message."""
-
-
-def make_client(endpoint_url, region, access_key_id, secret_access_key):
-    """An S3 client with signature v4 and path-style addressing (S3-compatible stores)."""
-    config = Config(
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=60,
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url or None,
-        region_name=region,
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-        config=config,
-    )
-
-
-def error_code(exc):
-    """The S3 error code of a botocore ClientError ('404', 'NoSuchBucket', ...)."""
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def bucket_exists(client, name):

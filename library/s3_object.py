@@ -120,10 +120,10 @@ import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.s3_common import S3ModuleError, error_code, make_client
 
 try:
     import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:  # handled in main()
     boto3 = None
@@ -133,33 +133,6 @@ MISSING_CODES = frozenset(("404", "NoSuchKey", "NotFound"))
 MAX_SINGLE_PUT = 5 * 1024 ** 3
 CHUNK = 1024 * 1024
 
-
-class S3ModuleError(Exception):
-    """A failure the module reports with fail_json and this message."""
-
-
-def make_client(endpoint_url, region, access_key_id, secret_access_key):
-    """An S3 client with signature v4 and path-style addressing (S3-compatible stores)."""
-    config = Config(
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=300,
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url or None,
-        region_name=region,
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-        config=config,
-    )
-
-
-def error_code(exc):
-    """The S3 error code of a botocore ClientError ('404', 'NoSuchKey', ...)."""
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def file_md5(path):
@@ -282,8 +255,10 @@ def main():
         module.fail_json(msg=missing_required_lib("boto3"))
     params = module.params
     try:
+        # Uploads of large files take longer than a bucket call.
         client = make_client(
-            params["endpoint_url"], params["region"], params["access_key_id"], params["secret_access_key"]
+            params["endpoint_url"], params["region"], params["access_key_id"], params["secret_access_key"],
+            read_timeout=300,
         )
         result = ensure_object(
             client,

@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,12 @@ REGION = "us-east-1"
 
 
 def _load(name):
+    # Ansible serves module_utils/ as ansible.module_utils; outside Ansible, register it.
+    shared = importlib.util.spec_from_file_location("ansible.module_utils.s3_common",
+                                                    LIBRARY.parent / "module_utils" / "s3_common.py")
+    common = importlib.util.module_from_spec(shared)
+    shared.loader.exec_module(common)
+    sys.modules["ansible.module_utils.s3_common"] = common
     spec = importlib.util.spec_from_file_location(name, LIBRARY / (name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
