@@ -86,12 +86,10 @@ class Settings:
         value = self._raw(section, key)
         if value is None:
             return default
-        lowered = value.lower()
-        if lowered in ("true", "yes", "on", "1"):
-            return True
-        if lowered in ("false", "no", "off", "0"):
-            return False
-        raise SettingsError(f"setting {self._name(section, key)} must be true or false, not {value!r}")
+        try:
+            return parse_bool(value)
+        except ValueError:
+            raise SettingsError(f"setting {self._name(section, key)} must be true or false, not {value!r}") from None
 
     def choice(self, section: str, key: str, default: str, choices: Iterable[str]) -> str:
         allowed = list(choices)
@@ -118,6 +116,16 @@ class Settings:
                 " (it belongs in the service's EnvironmentFile)"
             )
         return value
+
+
+def parse_bool(value: str) -> bool:
+    """true/yes/on/1 or false/no/off/0, in any case; ValueError otherwise."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def parse_override(text: str) -> Tuple[str, str, str]:

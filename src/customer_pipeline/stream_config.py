@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, TypeVar
 
 from customer_pipeline import contract
+from customer_pipeline.settings import parse_bool
 
 OUTPUT_FORMATS = ("parquet", "json")
 STARTING_OFFSETS = ("earliest", "latest")
@@ -102,13 +103,7 @@ def _text(value: str) -> str:
     return value
 
 
-def _bool(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("true", "yes", "on", "1"):
-        return True
-    if lowered in ("false", "no", "off", "0"):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
+_bool = parse_bool
 
 
 def _optional_positive_int(value: str) -> Optional[int]:
