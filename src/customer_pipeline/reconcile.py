@@ -1,0 +1,123 @@
+"""verify.yml's verdict: what the source says against what the pipeline wrote.
+
+    python -m customer_pipeline.reconcile --input FACTS.json [--report REPORT.json]
+
+FACTS holds what the play gathered on the node: `services`, `topics` (drift found by
+kafka_topic in check mode), `lag` (verify_source lag), `expected` (verify_source
+expected) and `written` (verify_written). Prints a table a person reads and one line per
+problem; exits 1 when there is any problem. Pure: no service is contacted here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+CLASSES = ("usa", "alerts")
+
+
+def service_state(service: Dict[str, Any]) -> Dict[str, Any]:
+    """name plus `systemctl show` lines (ActiveState=..., NRestarts=...) as one record."""
+    shown = dict(line.split("=", 1) for line in service.get("show", []) if "=" in line)
+    return {"name": service["name"], "active": shown.get("ActiveState", service.get("active", "unknown")),
+            "restarts": int(shown.get("NRestarts", service.get("restarts", 0)) or 0)}
+
+
+def reconcile(facts: Dict[str, Any]) -> Dict[str, Any]:
+    problems: List[str] = []
+    services = [service_state(service) for service in facts.get("services", [])]
+    for service in services:
+        if service["active"] != "active":
+            problems.append(f"service {service['name']} is {service['active']}, not active")
+        elif int(service.get("restarts", 0)) > int(facts.get("max_restarts", 0)):
+            problems.append(f"service {service['name']} restarted {service['restarts']} time(s) since it was "
+                            "started: it is flapping (journalctl -u %s)" % service["name"])
+    for topic in facts.get("topics", []):
+        if topic.get("changes"):
+            problems.append(f"topic {topic['name']} differs from the inventory: {'; '.join(topic['changes'])}")
+    lag = facts.get("lag") or {}
+    if lag.get("lag"):
+        behind = ", ".join(f"partition {p}: {v['lag']}" for p, v in sorted(lag["partitions"].items()) if v["lag"])
+        problems.append(f"the Spark job is {lag['lag']} message(s) behind {lag.get('topic')} ({behind})")
+
+    written = facts.get("written") or {}
+    objects = []
+    totals = {"rows": 0, "usa": 0, "alerts": 0, "out_of_scope": 0, "duplicates": 0}
+    for item in (facts.get("expected") or {}).get("objects", []):
+        uri = item["uri"]
+        row: Dict[str, Any] = {"uri": uri, "state": item["state"]}
+        if item.get("problem"):
+            problems.append(f"{uri}: {item['problem']}")
+        if "expected" in item:
+            expected = item["expected"]
+            got = {name: written.get(name, {}).get(uri, {"rows": 0, "duplicates": 0}) for name in CLASSES}
+            row.update(rows=expected["rows"], out_of_scope=expected["out_of_scope"],
+                       duplicates=sum(got[name]["duplicates"] for name in CLASSES))
+            for name in CLASSES:
+                row[name] = got[name]["rows"] - got[name]["duplicates"]
+                row[f"{name}_expected"] = expected[name]
+                missing = expected[name] - row[name]
+                if missing > 0:
+                    problems.append(f"{uri}: class {name} has {row[name]} row(s) in HDFS, expected {expected[name]} "
+                                    f"({missing} missing)")
+                elif missing < 0:
+                    problems.append(f"{uri}: class {name} has {row[name]} row(s) in HDFS, expected {expected[name]} "
+                                    f"({-missing} unexpected)")
+                if got[name]["duplicates"]:
+                    problems.append(f"{uri}: class {name} holds {got[name]['duplicates']} duplicated record_id(s)")
+            for key in totals:
+                totals[key] += row[key]
+        objects.append(row)
+    known = {item["uri"] for item in (facts.get("expected") or {}).get("objects", [])}
+    for name in CLASSES:
+        for uri in sorted(set(written.get(name, {})) - known):
+            problems.append(f"{uri}: class {name} has {written[name][uri]['rows']} row(s) in HDFS from an object "
+                            "the producer does not know")
+    return {"ok": not problems, "problems": problems, "objects": objects, "totals": totals,
+            "lag": lag.get("lag"), "services": services, "topics": facts.get("topics", [])}
+
+
+def table(report: Dict[str, Any]) -> str:
+    header: Tuple[str, ...] = ("object", "state", "rows", "usa", "alerts", "out of scope", "duplicates")
+    lines = [header]
+    for row in report["objects"]:
+        if "rows" in row:
+            lines.append((row["uri"], row["state"], str(row["rows"]), f"{row['usa']}/{row['usa_expected']}",
+                          f"{row['alerts']}/{row['alerts_expected']}", str(row["out_of_scope"]), str(row["duplicates"])))
+        else:
+            lines.append((row["uri"], row["state"], "-", "-", "-", "-", "-"))
+    totals = report["totals"]
+    lines.append(("total", "", str(totals["rows"]), str(totals["usa"]), str(totals["alerts"]),
+                  str(totals["out_of_scope"]), str(totals["duplicates"])))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
+    text.insert(1, "  ".join("-" * width for width in widths))
+    text.append("")
+    text.append(f"lag: {report['lag'] if report['lag'] is not None else 'unknown'} message(s); "
+                + ", ".join(f"{s['name']} {s['active']} ({s.get('restarts', 0)} restarts)" for s in report["services"]))
+    text.append("verdict: " + ("OK" if report["ok"] else f"{len(report['problems'])} problem(s)"))
+    text.extend("  - " + problem for problem in report["problems"])
+    return "\n".join(text)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m customer_pipeline.reconcile", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, help="facts gathered by verify.yml (JSON)")
+    parser.add_argument("--report", help="write the verdict here as JSON")
+    args = parser.parse_args(argv)
+    if args.input == "-":
+        report = reconcile(json.load(sys.stdin))
+    else:
+        with open(args.input, encoding="utf-8") as handle:
+            report = reconcile(json.load(handle))
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2, sort_keys=True)
+    print(table(report))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""verify.yml's verdict, from gathered facts: counts per object and class, duplicates, lag."""
+
+from __future__ import annotations
+
+import copy
+
+from customer_pipeline.reconcile import reconcile, table
+
+URI = "s3://customers/incoming/a.csv"
+FACTS = {
+    "max_restarts": 0,
+    "services": [{"name": "customer-producer", "show": ["ActiveState=active", "NRestarts=0"]},
+                 {"name": "customer-stream", "show": ["NRestarts=0", "ActiveState=active"]}],
+    "topics": [{"name": "customers-raw", "changes": []}],
+    "lag": {"topic": "customers-raw", "lag": 0, "partitions": {"0": {"end": 5, "committed": 5, "lag": 0}}},
+    "expected": {"objects": [
+        {"uri": URI, "etag": '"e"', "state": "done", "records": 10,
+         "expected": {"usa": 6, "alerts": 3, "out_of_scope": 1, "rows": 10}},
+        {"uri": "s3://customers/incoming/empty.csv", "etag": '"x"', "state": "empty", "records": 0},
+    ]},
+    "written": {"usa": {URI: {"rows": 6, "duplicates": 0}}, "alerts": {URI: {"rows": 3, "duplicates": 0}}},
+}
+
+
+def test_a_complete_pipeline_is_ok():
+    report = reconcile(copy.deepcopy(FACTS))
+    assert report["ok"] is True and report["problems"] == []
+    assert report["totals"] == {"rows": 10, "usa": 6, "alerts": 3, "out_of_scope": 1, "duplicates": 0}
+    text = table(report)
+    assert "verdict: OK" in text
+    assert URI in text and "6/6" in text and "3/3" in text
+
+
+def test_missing_rows_duplicates_and_lag_are_named_by_object_and_class():
+    facts = copy.deepcopy(FACTS)
+    facts["written"]["usa"][URI] = {"rows": 5, "duplicates": 1}
+    facts["lag"] = {"topic": "customers-raw", "lag": 7, "partitions": {"0": {"end": 12, "committed": 5, "lag": 7}}}
+    report = reconcile(facts)
+    assert report["ok"] is False
+    assert report["problems"] == [
+        "the Spark job is 7 message(s) behind customers-raw (partition 0: 7)",
+        URI + ": class usa has 4 row(s) in HDFS, expected 6 (2 missing)",
+        URI + ": class usa holds 1 duplicated record_id(s)",
+    ]
+
+
+def test_a_stopped_or_flapping_service_and_topic_drift_are_reported():
+    facts = copy.deepcopy(FACTS)
+    facts["services"][0]["show"] = ["ActiveState=inactive", "NRestarts=0"]
+    facts["services"][1]["show"] = ["ActiveState=active", "NRestarts=3"]
+    facts["topics"] = [{"name": "customers-usa", "changes": ["partitions 3 -> 4"]}]
+    problems = reconcile(facts)["problems"]
+    assert problems[0] == "service customer-producer is inactive, not active"
+    assert problems[1].startswith("service customer-stream restarted 3 time(s)")
+    assert problems[2] == "topic customers-usa differs from the inventory: partitions 3 -> 4"
+
+
+def test_rows_from_an_unknown_object_are_unexpected():
+    facts = copy.deepcopy(FACTS)
+    facts["written"]["alerts"]["s3://customers/other.csv"] = {"rows": 2, "duplicates": 0}
+    assert reconcile(facts)["problems"] == [
+        "s3://customers/other.csv: class alerts has 2 row(s) in HDFS from an object the producer does not know"]
