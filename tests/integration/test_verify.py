@@ -1,0 +1,79 @@
+"""verify.yml on the deployed sandbox pipeline: exact reconciliation, and broken states caught.
+
+Runs last among the integration tests (file order): it damages a dataset on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from conftest import node_stdout, on_node, run
+from customer_pipeline.sample_data import generate_bytes
+
+pytestmark = pytest.mark.sandbox
+
+# A new key on every run: the producer ingests an object (key and ETag) once.
+SECOND = "incoming/customers-%s.csv" % uuid.uuid4().hex[:8]
+
+
+def verify(tmp_path, *extra: str, check: bool = True):
+    report = tmp_path / "verify.json"
+    result = run(["ansible-playbook", "playbooks/verify.yml", "-e", "verify_report=%s" % report, *extra],
+                 timeout=900, check=check)
+    return result, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def wait_for_log(unit: str, text: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in node_stdout("journalctl -u %s -o cat --no-pager | tail -n 200" % unit):
+            return
+        time.sleep(5)
+    raise AssertionError("%s did not log %r within %d s" % (unit, text, timeout))
+
+
+def test_verify_reconciles_the_sample_data_exactly(tmp_path):
+    run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
+    result, report = verify(tmp_path, "-e", "verify_wait=240")
+    assert report["ok"] is True, result.stdout[-3000:]
+    row = next(item for item in report["objects"] if item["uri"] == "s3://customers/incoming/customers.csv")
+    assert (row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]) == \
+        (10_000, 6015, 1948, 2037, 0)
+    assert "verdict: OK" in result.stdout
+
+
+def test_a_second_object_dropped_while_running_is_reconciled_too(tmp_path, s3):
+    s3.put_object(Bucket="customers", Key=SECOND, Body=generate_bytes(500, 7))
+    wait_for_log("customer-producer", "finished s3://customers/%s" % SECOND)
+    result, report = verify(tmp_path, "-e", "verify_wait=240")
+    assert report["ok"] is True, result.stdout[-3000:]
+    uris = {item["uri"] for item in report["objects"]}
+    assert {"s3://customers/incoming/customers.csv", "s3://customers/" + SECOND} <= uris, report
+    second = next(item for item in report["objects"] if item["uri"] == "s3://customers/" + SECOND)
+    assert second["rows"] == 500
+    assert second["usa"] == second["usa_expected"] and second["alerts"] == second["alerts_expected"]
+
+
+def test_a_stopped_service_is_named(tmp_path):
+    on_node("systemctl stop customer-producer")
+    try:
+        result, report = verify(tmp_path, check=False)
+        assert result.returncode != 0
+        assert "service customer-producer is inactive, not active" in report["problems"]
+    finally:
+        on_node("systemctl start customer-producer")
+
+
+def test_rows_removed_from_a_dataset_are_named_by_object_and_class(tmp_path):
+    # Remove one part file of the USA dataset: its rows go missing.
+    part = node_stdout("hdfs dfs -ls -C /user/maria_dev/customers_usa | grep 'part-.*parquet$' | head -n 1").strip()
+    assert part
+    on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -rm -skipTrash %s" % part)
+    result, report = verify(tmp_path, check=False)
+    assert result.returncode != 0
+    assert any(problem.startswith("s3://customers/") and "class usa has" in problem and "missing" in problem
+               for problem in report["problems"]), report["problems"]
