@@ -72,5 +72,22 @@ def s3(s3_settings):
     return boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **s3_settings)
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark in the test process, to read the datasets back from the node's HDFS."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
 def json_lines(text: str) -> List[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import time
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -62,22 +62,6 @@ def stream_batches_since(epoch: float) -> Tuple[int, int, int]:
     found = [tuple(int(n) for n in match.groups()) for match in BATCH_LINE.finditer(log)]
     return len(found), sum(f[1] for f in found), sum(f[2] for f in found)
 
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """A local Spark in the test process, to read the datasets back from the node's HDFS."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def dataset_ids(spark: Any, path: str) -> Dict[str, set]:
