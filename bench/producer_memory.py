@@ -18,8 +18,8 @@ import time
 import tracemalloc
 from typing import Iterator
 
-from customer_pipeline.csv_source import open_csv_object
-from customer_pipeline.messages import RawMessage, encode_raw_message
+from customer_pipeline.contract.csv_reader import open_csv_object
+from customer_pipeline.contract.messages import RawMessage, encode_raw_message
 
 HEADER = b"customer_id,first_name,last_name,email,phone,address,city,state,zip_code,country,signup_date\n"
 

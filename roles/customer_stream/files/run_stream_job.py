@@ -2,7 +2,7 @@
 
 import sys
 
-from customer_pipeline.stream_job import main
+from customer_pipeline.stream.job import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """verify.yml's view of the source side, run on a node in the producer's virtualenv.
 
-    python -m customer_pipeline.verify_source --config producer.ini expected [--target-country USA]
-    python -m customer_pipeline.verify_source --config producer.ini lag --checkpoint-offsets FILE
+    python -m customer_pipeline.verify.source --config producer.ini expected [--target-country USA]
+    python -m customer_pipeline.verify.source --config producer.ini lag --checkpoint-offsets FILE
 
 `expected` prints, as one JSON object, every object the producer knows (from its progress
 topic) with the counts per class that the reference implementation of CONTRACT.md gives
@@ -17,13 +17,13 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from customer_pipeline import progress as progress_topic
-from customer_pipeline.contract import DEFAULT_TARGET_COUNTRY
-from customer_pipeline.counts import count_object
-from customer_pipeline.csv_source import CsvObjectError
-from customer_pipeline.producer_config import ProducerSettings, load
-from customer_pipeline.s3_source import ObjectChangedError, SourceObject, make_client, open_object
-from customer_pipeline.settings import SettingsError
+from customer_pipeline.contract.counts import count_object
+from customer_pipeline.contract.csv_reader import CsvObjectError
+from customer_pipeline.contract.rules import DEFAULT_TARGET_COUNTRY
+from customer_pipeline.producer import progress as progress_topic
+from customer_pipeline.producer.config import ProducerSettings, load
+from customer_pipeline.producer.s3_source import ObjectChangedError, SourceObject, make_client, open_object
+from customer_pipeline.settings import EXIT_BAD_SETTINGS, SettingsError
 
 
 def expected(settings: ProducerSettings, target_country: str) -> Dict[str, Any]:
@@ -77,7 +77,7 @@ def lag(settings: ProducerSettings, checkpoint_offsets: Optional[str]) -> Dict[s
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m customer_pipeline.verify_source", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m customer_pipeline.verify.source", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     sub = parser.add_subparsers(dest="command", required=True)
     expected_parser = sub.add_parser("expected")
@@ -89,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = load(args.config)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_SETTINGS
     if args.command == "expected":
         result = expected(settings, args.target_country)
     else:

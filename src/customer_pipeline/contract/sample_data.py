@@ -1,6 +1,6 @@
 """A deterministic, realistic customer CSV for demos, benchmarks and tests.
 
-    python -m customer_pipeline.sample_data --rows 10000 --seed 42 --out files/customers.csv
+    python -m customer_pipeline.contract.sample_data --rows 10000 --seed 42 --out files/customers.csv
 
 The same arguments always give the same bytes: everything comes from one seeded
 `random.Random`, never from the clock. About 60 % of the data rows are valid USA rows,
@@ -20,7 +20,7 @@ import random
 import sys
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
-from customer_pipeline.contract import KNOWN_COLUMNS
+from customer_pipeline.contract.rules import KNOWN_COLUMNS
 
 DEFAULT_ROWS = 10_000
 DEFAULT_SEED = 20_240_229
@@ -317,7 +317,7 @@ def _postal_code(rng: random.Random, pattern: str) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m customer_pipeline.sample_data",
+        prog="python -m customer_pipeline.contract.sample_data",
         description="Write a deterministic sample customer CSV.",
     )
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="data rows (default %(default)s)")

@@ -14,7 +14,8 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
-from customer_pipeline.stream_config import ConfigError, load_config
+from customer_pipeline.settings import EXIT_BAD_SETTINGS
+from customer_pipeline.stream.config import ConfigError, load_config
 
 MARKER = "VERIFY_WRITTEN "
 
@@ -44,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_SETTINGS
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.appName("customer-pipeline-verify").getOrCreate()

@@ -23,12 +23,12 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
-from customer_pipeline import progress as progress_topic
-from customer_pipeline.csv_source import CsvObjectError, EmptyObjectError, MissingColumnsError, open_csv_object
-from customer_pipeline.messages import RawMessage, encode_raw_message
-from customer_pipeline.producer_config import ProducerSettings, load
-from customer_pipeline.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress
-from customer_pipeline.s3_source import (
+from customer_pipeline.contract.csv_reader import CsvObjectError, EmptyObjectError, MissingColumnsError, open_csv_object
+from customer_pipeline.contract.messages import RawMessage, encode_raw_message
+from customer_pipeline.producer import progress as progress_topic
+from customer_pipeline.producer.config import ProducerSettings, load
+from customer_pipeline.producer.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress
+from customer_pipeline.producer.s3_source import (
     ObjectChangedError,
     SourceObject,
     is_fatal,
@@ -36,7 +36,7 @@ from customer_pipeline.s3_source import (
     make_client,
     open_object,
 )
-from customer_pipeline.settings import SettingsError
+from customer_pipeline.settings import EXIT_BAD_SETTINGS, SettingsError
 
 LOG = logging.getLogger("customer_pipeline.producer")
 T = TypeVar("T")
@@ -296,7 +296,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = load(args.config, args.overrides)
     except SettingsError as error:
         LOG.error("%s", error)
-        return 2
+        return EXIT_BAD_SETTINGS
 
     stop = threading.Event()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, BinaryIO, List
 
-from customer_pipeline.producer_config import S3Settings
+from customer_pipeline.producer.config import S3Settings
 
 CSV_SUFFIX = ".csv"
 # Error codes after which retrying cannot help, whatever the back-off.

@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from customer_pipeline.contract import KNOWN_COLUMNS, REQUIRED_COLUMNS, ascii_lower, trim
+from customer_pipeline.contract.rules import KNOWN_COLUMNS, REQUIRED_COLUMNS, ascii_lower, trim
 
 DEFAULT_CHUNK_BYTES = 1 << 20
 # Far above any real customer row, and low enough that a raw message carrying such a

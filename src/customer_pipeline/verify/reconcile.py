@@ -1,10 +1,10 @@
 """verify.yml's verdict: what the source says against what the pipeline wrote.
 
-    python -m customer_pipeline.reconcile --input FACTS.json [--report REPORT.json]
+    python -m customer_pipeline.verify.reconcile --input FACTS.json [--report REPORT.json]
 
 FACTS holds what the play gathered on the node: `services`, `topics` (drift found by
-kafka_topic in check mode), `lag` (verify_source lag), `expected` (verify_source
-expected) and `written` (verify_written). Prints a table a person reads and one line per
+kafka_topic in check mode), `lag` (verify.source lag), `expected` (verify.source
+expected) and `written` (verify.written). Prints a table a person reads and one line per
 problem; exits 1 when there is any problem. Pure: no service is contacted here.
 """
 
@@ -103,7 +103,7 @@ def table(report: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m customer_pipeline.reconcile", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m customer_pipeline.verify.reconcile", description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="facts gathered by verify.yml (JSON)")
     parser.add_argument("--report", help="write the verdict here as JSON")
     args = parser.parse_args(argv)

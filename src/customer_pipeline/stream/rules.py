@@ -1,6 +1,6 @@
 """The customer record contract as native Spark SQL expressions.
 
-The same rules as `contract` (the pure-Python reference), written as Column expressions
+The same rules as `contract.rules` (the pure-Python reference), written as Column expressions
 so the job runs them inside the JVM: no Python UDF, no pandas UDF, no row ever crosses
 to a Python worker. A property-based test holds the two implementations equal.
 
@@ -29,8 +29,8 @@ from typing import Dict, List, Tuple
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from customer_pipeline import contract
-from customer_pipeline.messages import INGESTED_AT_SPARK_PATTERN
+from customer_pipeline.contract import rules as contract
+from customer_pipeline.contract.messages import INGESTED_AT_SPARK_PATTERN
 
 # The contract's whitespace as a Java regex character class body.
 WS = " \\t\\r\\n\\x0B\\x0C"

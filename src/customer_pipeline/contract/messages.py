@@ -7,7 +7,7 @@ every field of `RAW_MESSAGE_FIELDS`, always all of them, null where there is no 
 - every known column as its raw, untrimmed string from the CSV (null when the column is
   absent from the header, and for a malformed record);
 - `source_uri` (`s3://bucket/key`), `source_etag` (as S3 gave it), `source_row`
-  (1-based, as the contract defines it), `record_id` (see `contract.record_id`), and
+  (1-based, as the contract defines it), `record_id` (see `rules.record_id`), and
   `ingested_at` (ISO-8601 UTC, always `YYYY-MM-DDTHH:MM:SS.ffffffZ`);
 - `malformed` (true or false), `raw_line` (the record's original text, only when
   malformed) and `malformed_reason` (a human-readable detail, only when malformed).
@@ -24,7 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from customer_pipeline.contract import (
+from customer_pipeline.contract.csv_reader import SourceRecord
+from customer_pipeline.contract.rules import (
     DEFAULT_TARGET_COUNTRY,
     KNOWN_COLUMNS,
     Outcome,
@@ -34,7 +35,6 @@ from customer_pipeline.contract import (
     process,
     record_id,
 )
-from customer_pipeline.csv_source import SourceRecord
 
 # (name, Spark SQL type), in the order the JSON object carries them.
 RAW_MESSAGE_FIELDS: Tuple[Tuple[str, str], ...] = (

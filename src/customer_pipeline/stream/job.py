@@ -1,13 +1,13 @@
 """The Spark Structured Streaming job: `customers-raw` -> HDFS datasets + Kafka topics.
 
-    python -m customer_pipeline.stream_job --config FILE [--set section.key=value ...]
-    spark-submit --jars KAFKA_JARS stream_job.py --config FILE [--set ...]
+    python -m customer_pipeline.stream.job --config FILE [--set section.key=value ...]
+    spark-submit --jars KAFKA_JARS --py-files customer_pipeline.zip run_stream_job.py --config FILE [--set ...]
 
 One query, one Kafka read, one checkpoint. Each micro-batch is classified with the
-contract's rules (`spark_rules`, native Spark SQL) and then, in `foreachBatch`:
+contract's rules (`stream.rules`, native Spark SQL) and then, in `foreachBatch`:
 
 1. the usa and alerts rows are appended to their datasets exactly once, by batch id
-   (`batch_commit`), so a replay after a crash of the driver never duplicates a row;
+   (`stream.batch_commit`), so a replay after a crash of the driver never duplicates a row;
 2. the same rows go to `customers-usa` / `customers-alerts` as JSON keyed by
    `record_id` (at least once: a replayed batch sends its messages again);
 3. one line is logged: batch id, rows in, rows per class, duration.
@@ -37,12 +37,14 @@ from pyspark.errors import PySparkException, StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_pipeline import contract, spark_rules
-from customer_pipeline.batch_commit import BatchDatasetWriter
-from customer_pipeline.messages import RAW_MESSAGE_SCHEMA_DDL
-from customer_pipeline.stream_config import ConfigError, StreamConfig, load_config
+from customer_pipeline.contract import rules as contract
+from customer_pipeline.contract.messages import RAW_MESSAGE_SCHEMA_DDL
+from customer_pipeline.settings import EXIT_BAD_SETTINGS
+from customer_pipeline.stream import rules as spark_rules
+from customer_pipeline.stream.batch_commit import BatchDatasetWriter
+from customer_pipeline.stream.config import ConfigError, StreamConfig, load_config
 
-LOG = logging.getLogger("customer_pipeline.stream_job")
+LOG = logging.getLogger("customer_pipeline.stream.job")
 ROUTE_UNREADABLE = "unreadable"
 # Offsets of unreadable messages logged per batch, enough to find them with a consumer.
 MAX_UNREADABLE_LOGGED = 5
@@ -329,7 +331,7 @@ def configure_logging() -> None:
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m customer_pipeline.stream_job",
+        prog="python -m customer_pipeline.stream.job",
         description="Stream customers-raw into the USA and alerts datasets and topics.",
     )
     parser.add_argument("--config", required=True, metavar="FILE", help="INI file of the job's settings")
@@ -350,7 +352,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = load_config(args.config, args.set)
     except ConfigError as error:
         print(f"stream_job: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_SETTINGS
     stop = GracefulStop()
     stop.install_signal_handlers()
     spark = build_session(config)

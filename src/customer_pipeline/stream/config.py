@@ -12,34 +12,37 @@
 `${NAME}` in a value is replaced by the environment variable NAME, so secrets come from
 the unit's EnvironmentFile and never stand in the file or on a command line. Command
 line overrides are `--set section.key=value` (not for secrets: command lines are
-visible to every user of the node). Every problem raises `ConfigError`, whose message
-names the setting and the file.
+visible to every user of the node). Reading the file, the overrides and the environment
+is shared with the producer (`customer_pipeline.settings`); this module has only the
+job's settings and their checks.
+Every problem raises `ConfigError`, whose message names the setting and the file.
 """
 
 from __future__ import annotations
 
-import configparser
-import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, TypeVar
+from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
 
-from customer_pipeline import contract
-from customer_pipeline.settings import parse_bool
+from customer_pipeline.contract import rules as contract
+from customer_pipeline.settings import Settings, SettingsError, Wording, parse_bool
 
 OUTPUT_FORMATS = ("parquet", "json")
 STARTING_OFFSETS = ("earliest", "latest")
 # Options the job sets itself: an override would break its guarantees.
 RESERVED_KAFKA_OPTIONS = frozenset({"bootstrap.servers", "isolation.level"})
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INTERVAL = re.compile(r"[0-9]+ *(milliseconds?|seconds?|minutes?|hours?)")
 _SPARK_NAME = re.compile(r"spark\.[A-Za-z0-9_.\-]+")
 
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or wrong; the message names it and the file."""
+# The job's name for a wrong setting; its messages start with the file and the setting.
+ConfigError = SettingsError
+WORDING = Wording(
+    setting="{source}: [{section}] {key}: {problem}",
+    missing_file="{path}: cannot read the configuration file: {reason}",
+    unreadable_file="{path}: cannot read the configuration file: {reason}",
+    invalid_file="{path}: not a valid INI file: {error}",
+    bad_override="--set {text!r}: expected section.key=value, e.g. kafka.raw_topic=customers-raw",
+)
 
 
 @dataclass(frozen=True)
@@ -174,78 +177,36 @@ SETTINGS: Dict[Tuple[str, str], Tuple[str, Callable[[str], object]]] = {
 OPEN_SECTIONS = ("kafka_options", "spark_conf")
 
 
-def _expand_environment(value: str, where: str, environ: Mapping[str, str]) -> str:
-    def replace(match: "re.Match[str]") -> str:
-        name = match.group(1)
-        if name not in environ:
-            raise ConfigError(f"{where}: environment variable {name} is not set")
-        return environ[name]
-
-    return _ENV_REFERENCE.sub(replace, value)
-
-
-def parse_overrides(overrides: Iterable[str]) -> Dict[Tuple[str, str], str]:
-    """`section.key=value` strings as {(section, key): value}; the key may hold dots."""
-    parsed: Dict[Tuple[str, str], str] = {}
-    for override in overrides:
-        name, equals, value = override.partition("=")
-        section, dot, key = name.strip().partition(".")
-        if not equals or not dot or not section or not key:
-            raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. kafka.raw_topic=customers-raw")
-        parsed[(section, key.strip())] = value.strip()
-    return parsed
-
-
 def load_config(
     path: str,
     overrides: Iterable[str] = (),
     environ: Optional[Mapping[str, str]] = None,
 ) -> StreamConfig:
     """Read the INI file at `path`, apply `--set` overrides, check every setting."""
-    environ = os.environ if environ is None else environ
-    # No interpolation: `%` may appear in passwords and JAAS strings.
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep Kafka option case
-    try:
-        with open(path, encoding="utf-8") as stream:
-            parser.read_file(stream)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the configuration file: {error.strerror}") from None
-    except (configparser.Error, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not a valid INI file: {error}") from None
-    values: Dict[Tuple[str, str], str] = {}
-    for section in parser.sections():
-        for key, value in parser.items(section):
-            values[(section, key)] = value
-    values.update(parse_overrides(overrides))
-
+    settings = Settings(path, overrides, WORDING, environ)
     fields: Dict[str, object] = {}
     kafka_options: Dict[str, str] = {}
     spark_conf: Dict[str, str] = {}
-    for (section, key), raw in values.items():
-        where = f"{path}: [{section}] {key}"
-        value = _expand_environment(raw.strip(), where, environ)
+    for section, key, raw in settings.items():
+        value = settings.expand(section, key, raw)
         if section == "kafka_options":
             if key in RESERVED_KAFKA_OPTIONS or key.startswith("kafka."):
-                raise ConfigError(f"{where}: not allowed here (the job sets it; write names without 'kafka.')")
+                raise settings.error(section, key, "not allowed here (the job sets it; write names without 'kafka.')")
             kafka_options[key] = value
         elif section == "spark_conf":
             if not _SPARK_NAME.fullmatch(key):
-                raise ConfigError(f"{where}: not a Spark property name (spark.*)")
+                raise settings.error(section, key, "not a Spark property name (spark.*)")
             spark_conf[key] = value
         elif (section, key) in SETTINGS:
             name, parse = SETTINGS[(section, key)]
-            try:
-                fields[name] = parse(value)
-            except ValueError as error:
-                raise ConfigError(f"{where}: {error}") from None
+            fields[name] = settings.convert(section, key, value, parse)
         else:
             known = sorted({s for s, _ in SETTINGS} | set(OPEN_SECTIONS))
             if section not in known:
-                raise ConfigError(f"{where}: unknown section [{section}], expected one of {', '.join(known)}")
-            raise ConfigError(f"{where}: unknown setting")
+                raise settings.error(section, key, f"unknown section [{section}], expected one of {', '.join(known)}")
+            raise settings.error(section, key, "unknown setting")
     if "bootstrap_servers" not in fields:
-        raise ConfigError(f"{path}: [kafka] bootstrap_servers: required, e.g. bootstrap_servers = 127.0.0.1:9092")
+        raise settings.error("kafka", "bootstrap_servers", "required, e.g. bootstrap_servers = 127.0.0.1:9092")
     config = StreamConfig(
         kafka_options=tuple(sorted(kafka_options.items())),
         spark_conf=tuple(sorted(spark_conf.items())),
@@ -253,7 +214,7 @@ def load_config(
     )
     paths = {"usa_path": config.usa_path, "alerts_path": config.alerts_path}
     if config.usa_path.rstrip("/") == config.alerts_path.rstrip("/"):
-        raise ConfigError(f"{path}: [hdfs] alerts_path: must differ from usa_path ({paths['usa_path']})")
+        raise settings.error("hdfs", "alerts_path", f"must differ from usa_path ({paths['usa_path']})")
     if config.usa_topic == config.alerts_topic or config.raw_topic in (config.usa_topic, config.alerts_topic):
-        raise ConfigError(f"{path}: [kafka] usa_topic/alerts_topic: raw, usa and alerts topics must all differ")
+        raise settings.error("kafka", "usa_topic/alerts_topic", "raw, usa and alerts topics must all differ")
     return config

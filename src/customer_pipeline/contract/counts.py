@@ -2,7 +2,7 @@
 
 `verify.yml` compares these counts with what the pipeline wrote. Usage:
 
-    python -m customer_pipeline.counts [--target-country USA] FILE.csv...
+    python -m customer_pipeline.contract.counts [--target-country USA] FILE.csv...
 
 prints one JSON object per file (`{"file": ..., "usa": ..., "alerts": ...,
 "out_of_scope": ..., "total": ..., "reasons": {...}}`), or `{"file": ..., "error": ...}`
@@ -18,19 +18,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Dict, Iterable, List, Optional
 
-from customer_pipeline.contract import (
+from customer_pipeline.contract.csv_reader import (
+    DEFAULT_MAX_RECORD_BYTES,
+    CsvObjectError,
+    SourceRecord,
+    open_csv_object,
+)
+from customer_pipeline.contract.rules import (
     DEFAULT_TARGET_COUNTRY,
     ROUTE_ALERTS,
     ROUTE_OUT_OF_SCOPE,
     ROUTE_USA,
     ROUTES,
     classify,
-)
-from customer_pipeline.csv_source import (
-    DEFAULT_MAX_RECORD_BYTES,
-    CsvObjectError,
-    SourceRecord,
-    open_csv_object,
 )
 
 
@@ -95,7 +95,7 @@ def count_object(
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m customer_pipeline.counts",
+        prog="python -m customer_pipeline.contract.counts",
         description="Count what source CSV files should produce, per class and reason.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
