@@ -26,29 +26,29 @@ $(VENV)/.installed: requirements/controller.txt requirements/test.txt
 
 venv: $(VENV)/.installed ## Create the controller's virtualenv (ansible-core, test tools)
 
-$(DATA): src/customer_pipeline/sample_data.py | $(VENV)/.installed
-	$(PY) -m customer_pipeline.sample_data --rows $(DATA_ROWS) --out $@
+$(DATA): src/customer_pipeline/contract/sample_data.py | $(VENV)/.installed
+	$(PY) -m customer_pipeline.contract.sample_data --rows $(DATA_ROWS) --out $@
 
 data: $(DATA) ## Generate the sample CSV files/customers.csv
 
 sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark
-	@started=$$(date +%s); $(ANSIBLE_PLAYBOOK) playbooks/sandbox.yml; \
+	@started=$$(date +%s); $(ANSIBLE_PLAYBOOK) sandbox/sandbox.yml; \
 	echo "make sandbox: $$(( $$(date +%s) - started )) s"
 
 sandbox-down: venv ## Power off the sandbox node (its data persists)
-	$(ANSIBLE_PLAYBOOK) playbooks/sandbox_down.yml
+	$(ANSIBLE_PLAYBOOK) sandbox/sandbox_down.yml
 
 sandbox-clean: venv ## Power off the sandbox node and remove its state
-	$(ANSIBLE_PLAYBOOK) playbooks/sandbox_down.yml -e sandbox_clean=true
+	$(ANSIBLE_PLAYBOOK) sandbox/sandbox_down.yml -e sandbox_clean=true
 
 deploy: venv ## Deploy the pipeline (topics, jars, venvs, both services) to the inventory's nodes
 	$(ANSIBLE_PLAYBOOK) playbooks/deploy.yml
 
 demo: sandbox deploy ## Bring up the sandbox and run the pipeline end to end
-	$(ANSIBLE_PLAYBOOK) playbooks/demo.yml
+	$(ANSIBLE_PLAYBOOK) sandbox/demo.yml
 
 lint: venv ## ruff, yamllint and ansible-lint (profile production)
-	$(VENV)/bin/ruff check src tests library bench
+	$(VENV)/bin/ruff check src tests plugins bench
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint --profile production
 

@@ -117,7 +117,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Ensure Kafka topic customers-raw
-  kafka_topic:
+  customer_streaming.pipeline.kafka_topic:
     name: customers-raw
     partitions: 3
     replication_factor: 1
@@ -130,7 +130,7 @@ EXAMPLES = r"""
   run_once: true
 
 - name: Ensure compacted Kafka topic customers-raw-progress over SASL_SSL
-  kafka_topic:
+  customer_streaming.pipeline.kafka_topic:
     name: customers-raw-progress
     partitions: 1
     replication_factor: 3
@@ -148,7 +148,7 @@ EXAMPLES = r"""
   run_once: true
 
 - name: Delete Kafka topic customers-old
-  kafka_topic:
+  customer_streaming.pipeline.kafka_topic:
     name: customers-old
     state: absent
     bootstrap_servers: 127.0.0.1:9092
@@ -203,7 +203,8 @@ config_api:
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.kafka_topic_diff import (
+
+from ansible_collections.customer_streaming.pipeline.plugins.module_utils.kafka_topic_diff import (
     TopicChangeRefused,
     legacy_alter_set,
     replication_factor_of,

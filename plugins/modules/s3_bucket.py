@@ -18,6 +18,8 @@ description:
 version_added: "1.0.0"
 author:
   - customer pipeline project
+extends_documentation_fragment:
+  - customer_streaming.pipeline.s3
 options:
   name:
     description: Name of the bucket.
@@ -31,23 +33,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  endpoint_url:
-    description:
-      - URL of the S3 endpoint, for example C(http://127.0.0.1:8333).
-      - Omit it to talk to AWS S3 itself.
-    type: str
-  region:
-    description: Region used for request signing and as the bucket's location constraint.
-    type: str
-    default: us-east-1
-  access_key_id:
-    description: Access key id of an identity allowed to create buckets.
-    type: str
-    required: true
-  secret_access_key:
-    description: Secret access key matching O(access_key_id). Never logged.
-    type: str
-    required: true
 attributes:
   check_mode:
     support: full
@@ -55,13 +40,11 @@ attributes:
   diff_mode:
     support: full
     description: Shows the bucket's state before and after.
-requirements:
-  - boto3 (on the host that runs the module, usually the controller)
 """
 
 EXAMPLES = r"""
 - name: Create bucket customers on the sandbox's SeaweedFS
-  s3_bucket:
+  customer_streaming.pipeline.s3_bucket:
     name: customers
     endpoint_url: http://127.0.0.1:8333
     access_key_id: "{{ seaweedfs_access_key_id }}"
@@ -69,7 +52,7 @@ EXAMPLES = r"""
   delegate_to: localhost
 
 - name: Remove the empty bucket scratch
-  s3_bucket:
+  customer_streaming.pipeline.s3_bucket:
     name: scratch
     state: absent
     endpoint_url: http://127.0.0.1:8333
@@ -97,7 +80,12 @@ exists:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.s3_common import S3ModuleError, error_code, make_client
+
+from ansible_collections.customer_streaming.pipeline.plugins.module_utils.s3_common import (
+    S3ModuleError,
+    error_code,
+    make_client,
+)
 
 try:
     import boto3

@@ -23,13 +23,15 @@ description:
 version_added: "1.0.0"
 author:
   - customer pipeline project
+extends_documentation_fragment:
+  - customer_streaming.pipeline.s3
 options:
   src:
     description: Path of the local file to upload (on the host that runs the module).
     type: path
     required: true
   bucket:
-    description: Name of the bucket; it must exist (see M(s3_bucket)).
+    description: Name of the bucket; it must exist (see M(customer_streaming.pipeline.s3_bucket)).
     type: str
     required: true
   key:
@@ -40,23 +42,6 @@ options:
     description: C(Content-Type) stored with the object. Only used when the module uploads.
     type: str
     default: application/octet-stream
-  endpoint_url:
-    description:
-      - URL of the S3 endpoint, for example C(http://127.0.0.1:8333).
-      - Omit it to talk to AWS S3 itself.
-    type: str
-  region:
-    description: Region used for request signing.
-    type: str
-    default: us-east-1
-  access_key_id:
-    description: Access key id of an identity allowed to read and write the bucket.
-    type: str
-    required: true
-  secret_access_key:
-    description: Secret access key matching O(access_key_id). Never logged.
-    type: str
-    required: true
 attributes:
   check_mode:
     support: full
@@ -64,8 +49,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the object's size and ETag before and the file's size and MD5 after.
-requirements:
-  - boto3 (on the host that runs the module, usually the controller)
 notes:
   - Objects encrypted with SSE-KMS or SSE-C have ETags that are not the MD5 of their
     content; such objects are uploaded on every run.
@@ -73,7 +56,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Upload customers.csv to s3://customers/incoming/customers.csv
-  s3_object:
+  customer_streaming.pipeline.s3_object:
     src: "{{ playbook_dir }}/../files/customers.csv"
     bucket: customers
     key: incoming/customers.csv
@@ -120,7 +103,12 @@ import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.s3_common import S3ModuleError, error_code, make_client
+
+from ansible_collections.customer_streaming.pipeline.plugins.module_utils.s3_common import (
+    S3ModuleError,
+    error_code,
+    make_client,
+)
 
 try:
     import boto3

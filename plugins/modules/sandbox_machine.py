@@ -55,13 +55,13 @@ author: customer-streaming-pipeline
 
 EXAMPLES = r"""
 - name: Boot the sandbox node
-  sandbox_machine:
+  customer_streaming.pipeline.sandbox_machine:
     root: /srv/sandbox/rootfs
     name: csp-sandbox
     log_file: /srv/sandbox/console.log
 
 - name: Power off the sandbox node
-  sandbox_machine:
+  customer_streaming.pipeline.sandbox_machine:
     root: /srv/sandbox/rootfs
     name: csp-sandbox
     state: stopped

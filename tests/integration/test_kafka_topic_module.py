@@ -7,7 +7,6 @@ at the end. Run after `make sandbox`.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
@@ -19,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from conftest import ROOT, play_recap, run
+from conftest import play_recap, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -195,16 +194,10 @@ def test_config_drift_is_corrected_and_other_overrides_kept(topic_name):
 
 
 def _load_module():
-    """library/kafka_topic.py as a Python module, its module_utils import served from module_utils/."""
-    spec = importlib.util.spec_from_file_location("ansible.module_utils.kafka_topic_diff",
-                                                  ROOT / "module_utils" / "kafka_topic_diff.py")
-    diff_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(diff_module)
-    sys.modules["ansible.module_utils.kafka_topic_diff"] = diff_module
-    spec = importlib.util.spec_from_file_location("kafka_topic_module", ROOT / "library" / "kafka_topic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The collection's kafka_topic module, imported as Ansible's collection loader would."""
+    from ansible_collections.customer_streaming.pipeline.plugins.modules import kafka_topic
+
+    return kafka_topic
 
 
 def test_legacy_alter_configs_path_keeps_other_overrides(topic_name, monkeypatch):

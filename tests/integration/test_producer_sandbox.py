@@ -80,7 +80,7 @@ def read_committed(topic: str) -> List[dict]:
 
 
 def test_publishes_the_exact_messages_and_skips_bad_objects(tmp_path, run_id, topic, s3, s3_settings):
-    from customer_pipeline.contract import record_id
+    from customer_pipeline.contract.rules import record_id
 
     prefix = "test-%s/" % run_id
     good = ("\ufeff" + HEADER +

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from typing import Any, Dict, Tuple
 
@@ -122,28 +121,11 @@ def test_role_reads_the_paths_with_customer_streams_defaults():
         assert re.search(r"\| default\(cluster_hdfs_user_dir ~ '%s'\)" % re.escape(default), template), variable
 
 
-def test_path_filter_refuses_what_it_must():
-    sys.path.insert(0, str(ROOT / "roles/pipeline_reset/filter_plugins"))
-    from pipeline_reset import reset_targets
-
-    prefixes = ["/user/maria_dev/", "file:/var/lib/customer-stream/"]
-    problems = {value: reset_targets({"v": value}, prefixes)[0]["problem"] for value in (
-        "", "/", "/user/maria_dev", "/user/maria_dev/", "/user/maria_dev/../x", "/user/maria_dev/*",
-        "/user/other/x", "user/maria_dev/x", "s3a://bucket/user/maria_dev/x", "file:/user/maria_dev/x")}
-    assert all(problems.values()), problems
-    fine = reset_targets({"a": "/user/maria_dev/x", "b": "hdfs://nn:8020/user/maria_dev/y/",
-                          "c": "file:///var/lib/customer-stream/checkpoint"}, prefixes)
-    assert [(t["filesystem"], t["uri"], t["problem"]) for t in fine] == [
-        ("hdfs", "/user/maria_dev/x", ""), ("hdfs", "hdfs://nn:8020/user/maria_dev/y", ""),
-        ("local", "/var/lib/customer-stream/checkpoint", "")]
-
-
 def test_refuses_without_confirmation_before_touching_anything(before):
     pids = main_pids()
-    started = time.monotonic()
+    # stdin is /dev/null: a prompt waiting for input would fail at once, not hang (run() has a timeout).
     result = reset()
     assert result.returncode != 0
-    assert time.monotonic() - started < 300  # no prompt waited for stdin
     assert "Reset not confirmed" in output(result), output(result)[-3000:]
     untouched(pids)
 

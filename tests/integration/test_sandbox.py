@@ -102,25 +102,22 @@ def test_spark_submit_runs_a_job_against_hdfs():
     assert "COUNT 1000" in out
 
 
-def test_second_run_changes_nothing_and_is_fast():
+def test_second_run_changes_nothing():
+    # How long the second run takes is measured and reported in docs/sandbox.md, never asserted.
     started = time.monotonic()
-    result = run(["ansible-playbook", "playbooks/sandbox.yml"])
+    result = run(["ansible-playbook", "sandbox/sandbox.yml"])
     elapsed = time.monotonic() - started
     recap = play_recap(result.stdout)
     assert recap["sandbox-node"]["changed"] == 0, result.stdout[-3000:]
     assert recap["localhost"]["changed"] == 0, result.stdout[-3000:]
     assert recap["sandbox-node"]["failed"] == 0
     print("second make sandbox run: %.1f s" % elapsed)
-    assert elapsed < 90
 
 
 def _node_inits():
-    import importlib.util
+    from ansible_collections.customer_streaming.pipeline.plugins.modules import sandbox_machine
 
-    spec = importlib.util.spec_from_file_location("sandbox_machine", ROOT / "library" / "sandbox_machine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.find_inits(str(STATE / "rootfs"))
+    return sandbox_machine.find_inits(str(STATE / "rootfs"))
 
 
 def test_down_then_up_keeps_kafka_and_hdfs_data_and_adopts_an_orphan():
@@ -139,7 +136,7 @@ def test_down_then_up_keeps_kafka_and_hdfs_data_and_adopts_an_orphan():
 
     (init,) = _node_inits()
     node_pid_namespace = os.readlink("/proc/%d/ns/pid" % init)
-    run(["ansible-playbook", "playbooks/sandbox_down.yml"])
+    run(["ansible-playbook", "sandbox/sandbox_down.yml"])
     assert _node_inits() == []
     # Every process of the node lived in its PID namespace: none may be left, zombies aside
     # (a dead process whose parent does not reap it is gone but for its table entry).
@@ -153,14 +150,14 @@ def test_down_then_up_keeps_kafka_and_hdfs_data_and_adopts_an_orphan():
             continue
     assert left == []
 
-    run(["ansible-playbook", "playbooks/sandbox.yml"])
+    run(["ansible-playbook", "sandbox/sandbox.yml"])
     inits = _node_inits()
     assert len(inits) == 1
 
     # kill -9 of systemd-nspawn orphans the node: the next run must adopt it, not boot a twin.
     nspawn = run(["pgrep", "-f", "systemd-nspawn --boot"]).stdout.split()
     run(["kill", "-9"] + nspawn)
-    adopted = run(["ansible-playbook", "playbooks/sandbox.yml"])
+    adopted = run(["ansible-playbook", "sandbox/sandbox.yml"])
     assert _node_inits() == inits
     assert "was adopted, not booted twice" in " ".join(adopted.stdout.split())
 

@@ -59,7 +59,7 @@ def run_id() -> str:
 
 def read_dataset(spark: Any, path: str) -> List[Dict[str, Any]]:
     """Every row as its topic JSON (dates and timestamps as the contract writes them)."""
-    from customer_pipeline import spark_rules
+    from customer_pipeline.stream import rules as spark_rules
 
     frame = spark.read.parquet(path)
     rows = [json.loads(row[0]) for row in frame.select(spark_rules.to_json_value(frame.columns)).collect()]
@@ -72,8 +72,8 @@ def delete_tree(spark: Any, path: str) -> None:
 
 
 def raw_messages() -> List[Any]:
-    from customer_pipeline import contract
-    from customer_pipeline.messages import RawMessage
+    from customer_pipeline.contract import rules as contract
+    from customer_pipeline.contract.messages import RawMessage
 
     valid = {
         "customer_id": "0042",
@@ -132,7 +132,7 @@ def publish(topic: str, messages: List[Any], run_id: str) -> None:
     """The committed messages, and an aborted transaction a read_committed job must not see."""
     from kafka import KafkaProducer
 
-    from customer_pipeline.messages import encode_raw_message
+    from customer_pipeline.contract.messages import encode_raw_message
 
     producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=f"stream-job-test-{run_id}")
     producer.init_transactions()
@@ -182,7 +182,7 @@ spark.sql.shuffle.partitions = 2
 
 
 def job_command(config_path: Path, *overrides: str) -> List[str]:
-    command = [sys.executable, "-m", "customer_pipeline.stream_job", "--config", str(config_path)]
+    command = [sys.executable, "-m", "customer_pipeline.stream.job", "--config", str(config_path)]
     for override in overrides:
         command += ["--set", override]
     return command
@@ -215,7 +215,7 @@ def consume(topic: str) -> List[Tuple[bytes, Dict[str, Any]]]:
 def test_the_job_writes_exactly_the_expected_rows(
     tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any
 ) -> None:
-    from customer_pipeline.messages import process_raw_message
+    from customer_pipeline.contract.messages import process_raw_message
 
     jars = connector_jars()
     messages = raw_messages()
@@ -273,9 +273,9 @@ def sample_messages(rows: int) -> List[Any]:
     """The raw messages the producer makes of the project's sample CSV."""
     import io
 
-    from customer_pipeline.csv_source import read_records
-    from customer_pipeline.messages import RawMessage
-    from customer_pipeline.sample_data import generate_bytes
+    from customer_pipeline.contract.csv_reader import read_records
+    from customer_pipeline.contract.messages import RawMessage
+    from customer_pipeline.contract.sample_data import generate_bytes
 
     ingested = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     return [
@@ -292,7 +292,7 @@ def test_a_stopped_or_killed_job_resumes_and_lands_every_row_exactly_once(
 ) -> None:
     """SIGTERM stops between batches (exit 0); kill -9 of the driver and its JVM lands
     anywhere, mid-batch included. Either way a restart completes exactly once."""
-    from customer_pipeline.messages import process_raw_message
+    from customer_pipeline.contract.messages import process_raw_message
 
     jars = connector_jars()
     messages = sample_messages(3000)

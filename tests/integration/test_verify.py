@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import node_stdout, on_node, run
-from customer_pipeline.sample_data import generate_bytes
+from customer_pipeline.contract.sample_data import generate_bytes
 
 pytestmark = pytest.mark.sandbox
 

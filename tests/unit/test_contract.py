@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import pytest
 
-from customer_pipeline.contract import (
+from customer_pipeline.contract.rules import (
     KNOWN_COLUMNS,
     REASON_CODES,
     REQUIRED_COLUMNS,

@@ -7,8 +7,7 @@ from typing import Dict, List, Optional, Union
 
 import pytest
 
-from customer_pipeline.contract import KNOWN_COLUMNS
-from customer_pipeline.csv_source import (
+from customer_pipeline.contract.csv_reader import (
     CsvObject,
     EmptyObjectError,
     HeaderTooLongError,
@@ -17,6 +16,7 @@ from customer_pipeline.csv_source import (
     open_csv_object,
     read_records,
 )
+from customer_pipeline.contract.rules import KNOWN_COLUMNS
 
 HEADER = ",".join(KNOWN_COLUMNS)
 ROW = "42,Ann,Lee,ann@example.com,555-0100,1 Main St,Springfield,IL,62701,USA,2024-02-29"

@@ -9,10 +9,9 @@ from typing import List, Tuple
 
 import pytest
 
-from customer_pipeline.contract import KNOWN_COLUMNS, AlertRecord, UsaRecord, record_id
-from customer_pipeline.counts import ClassCounts, count_object, count_records, main
-from customer_pipeline.csv_source import EmptyObjectError, MissingColumnsError, SourceRecord, read_records
-from customer_pipeline.messages import (
+from customer_pipeline.contract.counts import ClassCounts, count_object, count_records, main
+from customer_pipeline.contract.csv_reader import EmptyObjectError, MissingColumnsError, SourceRecord, read_records
+from customer_pipeline.contract.messages import (
     RAW_MESSAGE_SCHEMA_DDL,
     RawMessage,
     decode_raw_message,
@@ -21,6 +20,7 @@ from customer_pipeline.messages import (
     message_key,
     process_raw_message,
 )
+from customer_pipeline.contract.rules import KNOWN_COLUMNS, AlertRecord, UsaRecord, record_id
 
 URI = "s3://customers/incoming/2024/a.csv"
 ETAG = '"9b2cf535f27731c974343645a3985328"'

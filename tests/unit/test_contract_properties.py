@@ -13,8 +13,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from customer_pipeline.contract import KNOWN_COLUMNS, REASON_CODES, UsaRecord, classify, process  # noqa: E402
-from customer_pipeline.csv_source import CsvObjectError, read_records  # noqa: E402
+from customer_pipeline.contract.csv_reader import CsvObjectError, read_records  # noqa: E402
+from customer_pipeline.contract.rules import KNOWN_COLUMNS, REASON_CODES, UsaRecord, classify, process  # noqa: E402
 
 FAST = settings(max_examples=100, deadline=None)
 # Text the contract cares about: CSV specials, ASCII and Unicode spaces, odd digits.

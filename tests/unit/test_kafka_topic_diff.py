@@ -1,16 +1,10 @@
-"""Unit tests of module_utils/kafka_topic_diff.py: what the kafka_topic module must change, no broker."""
+"""Unit tests of plugins/module_utils/kafka_topic_diff.py: what the kafka_topic module must change, no broker."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-PATH = Path(__file__).resolve().parents[2] / "module_utils" / "kafka_topic_diff.py"
-_spec = importlib.util.spec_from_file_location("kafka_topic_diff", PATH)
-kafka_topic_diff = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kafka_topic_diff)
+from ansible_collections.customer_streaming.pipeline.plugins.module_utils import kafka_topic_diff
 
 topic_diff = kafka_topic_diff.topic_diff
 TopicChangeRefused = kafka_topic_diff.TopicChangeRefused

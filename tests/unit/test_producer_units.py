@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from customer_pipeline import producer_config
-from customer_pipeline.producer import FatalError, RateLimiter, retry
-from customer_pipeline.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress, resume_row
+from customer_pipeline.producer import config as producer_config
+from customer_pipeline.producer.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress, resume_row
+from customer_pipeline.producer.service import FatalError, RateLimiter, retry
 from customer_pipeline.settings import SettingsError, parse_override
 
 MINIMAL = "[s3]\nbucket = customers\nprefix = incoming\n[kafka]\nbootstrap_servers = a:9092, b:9092\n"
@@ -84,7 +84,7 @@ def test_progress_round_trip_and_resume_row():
 def test_listing_returns_csv_objects_in_key_order():
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
-    from customer_pipeline.s3_source import list_csv_objects, open_object
+    from customer_pipeline.producer.s3_source import list_csv_objects, open_object
 
     with moto.mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
@@ -102,7 +102,7 @@ def test_listing_returns_csv_objects_in_key_order():
 def test_reading_an_overwritten_object_fails_as_changed():
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
-    from customer_pipeline.s3_source import ObjectChangedError, list_csv_objects, open_object
+    from customer_pipeline.producer.s3_source import ObjectChangedError, list_csv_objects, open_object
 
     with moto.mock_aws():
         client = boto3.client("s3", region_name="us-east-1")

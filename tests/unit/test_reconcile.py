@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from customer_pipeline.reconcile import reconcile, table
+from customer_pipeline.verify.reconcile import reconcile, table
 
 URI = "s3://customers/incoming/a.csv"
 FACTS = {

@@ -1,4 +1,4 @@
-"""Unit tests of the project modules library/s3_bucket.py and library/s3_object.py.
+"""Unit tests of the collection's modules s3_bucket and s3_object (plugins/modules/).
 
 The pure parts are tested directly; the S3 behaviour against moto's in-memory S3, by
 calling the modules' core functions with a boto3 client and main() with module args.
@@ -7,11 +7,8 @@ calling the modules' core functions with a boto3 client and main() with module a
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,25 +18,9 @@ pytest.importorskip("ansible.module_utils.basic")
 
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
+from ansible_collections.customer_streaming.pipeline.plugins.modules import s3_bucket, s3_object  # noqa: E402
+
 REGION = "us-east-1"
-
-
-def _load(name):
-    # Ansible serves module_utils/ as ansible.module_utils; outside Ansible, register it.
-    shared = importlib.util.spec_from_file_location("ansible.module_utils.s3_common",
-                                                    LIBRARY.parent / "module_utils" / "s3_common.py")
-    common = importlib.util.module_from_spec(shared)
-    shared.loader.exec_module(common)
-    sys.modules["ansible.module_utils.s3_common"] = common
-    spec = importlib.util.spec_from_file_location(name, LIBRARY / (name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-s3_bucket = _load("s3_bucket")
-s3_object = _load("s3_object")
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from customer_pipeline.contract import REASON_CODES
-from customer_pipeline.counts import count_object
-from customer_pipeline.csv_source import read_records
-from customer_pipeline.sample_data import generate_bytes, main
+from customer_pipeline.contract.counts import count_object
+from customer_pipeline.contract.csv_reader import read_records
+from customer_pipeline.contract.rules import REASON_CODES
+from customer_pipeline.contract.sample_data import generate_bytes, main
 
 ROWS = 10_000
 

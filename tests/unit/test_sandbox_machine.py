@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("sandbox_machine", ROOT / "library" / "sandbox_machine.py")
-sandbox_machine = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sandbox_machine)
+from ansible_collections.customer_streaming.pipeline.plugins.modules import sandbox_machine
 
 
 def fake_process(proc: Path, pid: int, environ: list, nspid: str, ppid: int = 1) -> None:

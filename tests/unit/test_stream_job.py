@@ -25,9 +25,11 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql.types import StructType  # noqa: E402
 
-from customer_pipeline import contract, spark_rules, stream_job  # noqa: E402
-from customer_pipeline.batch_commit import BatchDatasetWriter  # noqa: E402
-from customer_pipeline.messages import RawMessage, encode_raw_message, process_raw_message  # noqa: E402
+from customer_pipeline.contract import rules as contract  # noqa: E402
+from customer_pipeline.contract.messages import RawMessage, encode_raw_message, process_raw_message  # noqa: E402
+from customer_pipeline.stream import job as stream_job  # noqa: E402
+from customer_pipeline.stream import rules as spark_rules  # noqa: E402
+from customer_pipeline.stream.batch_commit import BatchDatasetWriter  # noqa: E402
 
 pytestmark = pytest.mark.spark
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from customer_pipeline.stream_config import ConfigError, StreamConfig, load_config
+from customer_pipeline.stream.config import ConfigError, StreamConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,7 +138,7 @@ def test_a_missing_environment_variable_is_named(tmp_path: Path) -> None:
 def test_the_command_line_reports_a_bad_file_in_one_line_with_exit_code_2(tmp_path: Path) -> None:
     path = write(tmp_path, "[kafka]\nbootstrap_servers = b:9092\n[hdfs]\noutput_format = avro\n")
     result = subprocess.run(
-        [sys.executable, "-m", "customer_pipeline.stream_job", "--config", path],
+        [sys.executable, "-m", "customer_pipeline.stream.job", "--config", path],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},

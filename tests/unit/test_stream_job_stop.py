@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from customer_pipeline.stream_job import GracefulStop, StopRequested, root_cause  # noqa: E402
+from customer_pipeline.stream.job import GracefulStop, StopRequested, root_cause  # noqa: E402
 
 
 class FakeQuery:
