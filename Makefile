@@ -14,17 +14,24 @@ DATA_ROWS ?= 10000
 DATA := files/customers.csv
 PYTEST_ARGS ?=
 
-.PHONY: help venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration clean
+# The sandbox's smoke test of Spark runs when Spark's files changed; SMOKE=1 runs it anyway.
+SMOKE ?=
+SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
+
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/controller.txt requirements/test.txt
+controller-deps: ## Install what the controller needs (systemd-container, debootstrap, JRE, Maven, ...) if missing
+	@sandbox/controller-deps
+
+$(VENV)/.installed: requirements/controller.txt requirements/test.txt | controller-deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements/test.txt
 	touch $@
 
-venv: $(VENV)/.installed ## Create the controller's virtualenv (ansible-core, test tools)
+venv: controller-deps $(VENV)/.installed ## Create the controller's virtualenv (ansible-core, test tools)
 
 $(DATA): src/customer_pipeline/contract/sample_data.py | $(VENV)/.installed
 	$(PY) -m customer_pipeline.contract.sample_data --rows $(DATA_ROWS) --out $@
@@ -32,7 +39,7 @@ $(DATA): src/customer_pipeline/contract/sample_data.py | $(VENV)/.installed
 data: $(DATA) ## Generate the sample CSV files/customers.csv
 
 sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark
-	@started=$$(date +%s); $(ANSIBLE_PLAYBOOK) sandbox/sandbox.yml; \
+	@started=$$(date +%s); $(ANSIBLE_PLAYBOOK) sandbox/sandbox.yml $(SANDBOX_ARGS); \
 	echo "make sandbox: $$(( $$(date +%s) - started )) s"
 
 sandbox-down: venv ## Power off the sandbox node (its data persists)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import STATE, node_stdout, play_recap, run
+from conftest import ROOT, STATE, node_stdout, play_recap, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -40,11 +40,13 @@ def test_deploy_runs_both_services_and_fills_both_datasets():
     assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
     # Enabled: they come back when the node boots.
     assert node_stdout("systemctl is-enabled customer-producer customer-stream").split() == ["enabled", "enabled"]
-    # Within 2 minutes of the play's end, rows of files/customers.csv are in both datasets.
-    while time.monotonic() - ended < 120:
+    # Rows of files/customers.csv reach both datasets. The wait is a guard against a hang, not a
+    # speed goal: how long it takes is printed here and measured by bench/, never asserted.
+    while time.monotonic() - ended < 600:
         if parquet_files("/user/maria_dev/customers_usa") and parquet_files("/user/maria_dev/customers_alerts"):
             break
         time.sleep(5)
+    print("first rows in both datasets %.0f s after deploy.yml ended" % (time.monotonic() - ended))
     assert parquet_files("/user/maria_dev/customers_usa") > 0
     assert parquet_files("/user/maria_dev/customers_alerts") > 0
     # One journal line per micro-batch; test_verify.py reconciles the rows exactly.
@@ -73,6 +75,28 @@ def test_second_run_and_check_mode_change_nothing():
     assert deploy()["recap"]["changed"] == 0
     checked = deploy("--check", "--diff")
     assert checked["recap"]["changed"] == 0, checked["stdout"][-3000:]
+
+
+def documented_deploy_tags() -> list:
+    """The tags README.md documents for deploy.yml (its table of tags)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- deploy-tags -->")[1].split("<!-- /deploy-tags -->")[0]
+    return re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)
+
+
+def test_readme_documents_exactly_the_tags_deploy_yml_has():
+    listed = run(["ansible-playbook", "playbooks/deploy.yml", "--list-tags"]).stdout
+    tags = set()
+    for match in re.findall(r"TASK TAGS: \[([^\]]*)\]", listed):
+        tags.update(tag.strip() for tag in match.split(",") if tag.strip())
+    assert sorted(tags - {"always"}) == sorted(documented_deploy_tags())
+
+
+@pytest.mark.parametrize("tag", documented_deploy_tags())
+def test_each_documented_tag_runs_on_its_own(tag):
+    """Any phase of any role, alone: what its templates need is computed in that phase (no change, no failure)."""
+    recap = deploy("--tags", tag)["recap"]
+    assert recap["changed"] == 0
 
 
 def test_services_run_as_their_own_users_with_no_secret_in_arguments():
