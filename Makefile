@@ -16,6 +16,8 @@ PYTEST_ARGS ?=
 
 # The sandbox's smoke test of Spark runs when Spark's files changed; SMOKE=1 runs it anyway.
 SMOKE ?=
+# make sandbox skips the playbook when the node runs and nothing changed; FULL=1 converges anyway.
+FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
 
 .PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration clean
@@ -38,8 +40,11 @@ $(DATA): src/customer_pipeline/contract/sample_data.py | $(VENV)/.installed
 
 data: $(DATA) ## Generate the sample CSV files/customers.csv
 
-sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark
-	@started=$$(date +%s); $(ANSIBLE_PLAYBOOK) sandbox/sandbox.yml $(SANDBOX_ARGS); \
+sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark (FULL=1: converge even if up to date)
+	@started=$$(date +%s); \
+	if [ -z "$(FULL)$(SMOKE)" ] && $(PY) sandbox/up-to-date; then :; else \
+	  $(ANSIBLE_PLAYBOOK) sandbox/sandbox.yml $(SANDBOX_ARGS) || exit 1; \
+	  $(PY) sandbox/up-to-date --record; fi; \
 	echo "make sandbox: $$(( $$(date +%s) - started )) s"
 
 sandbox-down: venv ## Power off the sandbox node (its data persists)
@@ -55,7 +60,7 @@ demo: sandbox deploy ## Bring up the sandbox and run the pipeline end to end
 	$(ANSIBLE_PLAYBOOK) sandbox/demo.yml
 
 lint: venv ## ruff, yamllint and ansible-lint (profile production)
-	$(VENV)/bin/ruff check src tests plugins bench
+	$(VENV)/bin/ruff check src tests plugins bench sandbox/up-to-date sandbox/poweroff-stale-nodes
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint --profile production
 
