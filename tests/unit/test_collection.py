@@ -18,7 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FQCN = "customer_streaming.pipeline"
-MODULES = ("kafka_topic", "s3_bucket", "s3_object", "sandbox_machine")
+MODULES = ("kafka_topic", "s3_bucket", "s3_object", "sandbox_machine", "pip_wheelhouse", "maven_artifacts",
+           "project_wheel")
 
 if not (BIN / "ansible-galaxy").exists():
     pytest.skip("ansible-galaxy is not beside %s: run the tests from the project's venv (make test)"
