@@ -55,7 +55,7 @@ attributes:
     description: Shows the wheel file names with their SHA-256 before and after.
 notes:
   - The project is built from a copy of its C(pyproject.toml), C(setup.cfg), C(README*) and
-    C(src/) (a src layout) in the staging folder: the build backend's own folders
+    C(src/) (a src layout) in the staging folder, so the build backend's own folders
     (C(build/), C(*.egg-info)) never appear in O(project_dir), and a module deleted from
     C(src/) cannot survive in a stale C(build/lib) and reach the wheel.
 """

@@ -15,7 +15,7 @@ from typing import Any, Dict, Tuple
 
 import pytest
 
-from conftest import ROOT, node_stdout, on_node, play_recap, run
+from conftest import node_stdout, on_node, play_recap, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -106,19 +106,6 @@ def before(spark) -> Dict[str, Dict[str, set]]:
     ids = {path: dataset_ids(spark, path) for path in (USA, ALERTS)}
     assert rows_of(ids[USA], set(ids[USA])) > 0 and rows_of(ids[ALERTS], set(ids[ALERTS])) > 0
     return ids
-
-
-def test_role_reads_the_paths_with_customer_streams_defaults():
-    """pipeline_reset_paths falls back to exactly customer_stream's defaults (no drift)."""
-    import yaml
-
-    stream = yaml.safe_load((ROOT / "roles/customer_stream/defaults/main.yml").read_text())
-    reset_paths = yaml.safe_load((ROOT / "roles/pipeline_reset/defaults/main.yml").read_text())["pipeline_reset_paths"]
-    assert sorted(reset_paths) == ["customer_stream_alerts_path", "customer_stream_checkpoint_location",
-                                   "customer_stream_usa_path"]
-    for variable, template in reset_paths.items():
-        default = stream[variable].replace("{{ cluster_hdfs_user_dir }}", "").strip()
-        assert re.search(r"\| default\(cluster_hdfs_user_dir ~ '%s'\)" % re.escape(default), template), variable
 
 
 def test_refuses_without_confirmation_before_touching_anything(before):
