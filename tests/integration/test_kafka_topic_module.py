@@ -1,6 +1,6 @@
 """The kafka_topic module against the sandbox's real Kafka broker (127.0.0.1:9092).
 
-Runs `ansible localhost -m kafka_topic` exactly as a user would, parses the result, and checks
+Runs `ansible localhost -m customer_streaming.pipeline.kafka_topic` exactly as a user would, parses the result, and checks
 the broker with kafka-python's admin client. Topic names carry a random suffix and are deleted
 at the end. Run after `make sandbox`.
 """
@@ -78,7 +78,7 @@ def kafka_topic(args: Dict[str, Any], check: bool = False, diff: bool = False,
                 expect_failure: bool = False) -> Tuple[Dict[str, Any], str]:
     """Run `ansible localhost -m kafka_topic -a <json>`; the parsed result and the whole output."""
     args = dict({"bootstrap_servers": BOOTSTRAP}, **args)
-    command = [str(BIN / "ansible"), "localhost", "-m", "kafka_topic", "-a", json.dumps(args)]
+    command = [str(BIN / "ansible"), "localhost", "-m", "customer_streaming.pipeline.kafka_topic", "-a", json.dumps(args)]
     if check:
         command.append("--check")
     if diff:
