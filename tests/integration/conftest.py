@@ -77,6 +77,9 @@ def spark():
     """A local Spark in the test process, to read the datasets back from the node's HDFS."""
     from pyspark.sql import SparkSession
 
+    # Loopback without asking the JVM for this host's address first: spark-submit fails to start
+    # where the host name does not resolve (a fresh container, a minimal image).
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = (
         SparkSession.builder.master("local[1]")
         .config("spark.ui.enabled", "false")

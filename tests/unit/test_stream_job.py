@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -52,6 +53,9 @@ VALID: Dict[str, Optional[str]] = {
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
+    # Loopback without asking the JVM for this host's address first: spark-submit fails to start
+    # where the host name does not resolve (a fresh container, a minimal image).
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = (
         SparkSession.builder.master("local[2]")
         .appName("test_stream_job")
