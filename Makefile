@@ -14,13 +14,19 @@ DATA_ROWS ?= 10000
 DATA := files/customers.csv
 PYTEST_ARGS ?=
 
+# The sandbox: one node (inventory/sandbox), or NODES=3 (inventory/sandbox3: three nodes with
+# three Kafka brokers, HDFS with two DataNodes, YARN). Every playbook target uses it.
+NODES ?= 1
+INVENTORY := $(if $(filter 3,$(NODES)),inventory/sandbox3,$(if $(filter 1,$(NODES)),inventory/sandbox,$(error NODES must be 1 or 3, not $(NODES))))
+export ANSIBLE_INVENTORY := $(CURDIR)/$(INVENTORY)
+
 # The sandbox's smoke test of Spark runs when Spark's files changed; SMOKE=1 runs it anyway.
 SMOKE ?=
 # make sandbox skips the playbook when the node runs and nothing changed; FULL=1 converges anyway.
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration test-cluster clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,17 +46,17 @@ $(DATA): src/customer_pipeline/contract/sample_data.py | $(VENV)/.installed
 
 data: $(DATA) ## Generate the sample CSV files/customers.csv
 
-sandbox: venv data ## Build and boot the sandbox node with Kafka, HDFS, S3 and Spark (FULL=1: converge even if up to date)
+sandbox: venv data ## Build and boot the sandbox (NODES=3: three nodes with YARN) with Kafka, HDFS, S3 and Spark (FULL=1: converge even if up to date)
 	@started=$$(date +%s); \
-	if [ -z "$(FULL)$(SMOKE)" ] && $(PY) sandbox/up-to-date; then :; else \
+	if [ -z "$(FULL)$(SMOKE)" ] && $(PY) sandbox/up-to-date $(INVENTORY); then :; else \
 	  $(ANSIBLE_PLAYBOOK) sandbox/sandbox.yml $(SANDBOX_ARGS) || exit 1; \
-	  $(PY) sandbox/up-to-date --record; fi; \
+	  $(PY) sandbox/up-to-date $(INVENTORY) --record; fi; \
 	echo "make sandbox: $$(( $$(date +%s) - started )) s"
 
-sandbox-down: venv ## Power off the sandbox node (its data persists)
+sandbox-down: venv ## Power off the sandbox's nodes (their data persists)
 	$(ANSIBLE_PLAYBOOK) sandbox/sandbox_down.yml
 
-sandbox-clean: venv ## Power off the sandbox node and remove its state
+sandbox-clean: venv ## Power off the sandbox's nodes and remove their state
 	$(ANSIBLE_PLAYBOOK) sandbox/sandbox_down.yml -e sandbox_clean=true
 
 deploy: venv ## Deploy the pipeline (topics, jars, venvs, both services) to the inventory's nodes
@@ -67,10 +73,16 @@ lint: venv ## ruff, yamllint and ansible-lint (profile production)
 test-unit: venv ## Unit tests (seconds, no services)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test-integration: sandbox ## Tests against the sandbox node's real services
+test-integration: sandbox ## Tests against the one-node sandbox's real services
 	$(PY) -m pytest tests/integration -q -m sandbox $(PYTEST_ARGS)
 
-test: lint test-unit test-integration ## Everything: lint, unit tests, sandbox and integration tests
+# The one-node sandbox is powered off first: both fit in memory, but not on two cores.
+test-cluster: venv data ## Tests on the three-node sandbox: YARN cluster mode, placement, losing a worker
+	$(MAKE) --no-print-directory sandbox-down NODES=1
+	$(MAKE) --no-print-directory sandbox NODES=3
+	$(PY) -m pytest tests/integration -q -m cluster3 $(PYTEST_ARGS)
+
+test: lint test-unit test-integration test-cluster ## Everything: lint, unit tests, both sandboxes and their tests
 
 clean: ## Remove the virtualenv and downloaded artifacts (not the sandbox)
 	rm -rf $(VENV) .cache

@@ -22,7 +22,7 @@ def test_pipeline_and_sandbox_roles_are_apart():
     """A reader tells from the tree which roles deploy the pipeline and which build the test cluster."""
     assert ROLE_DIRS["customer_stream"].parent == ROOT / "roles"
     assert {name for name, path in ROLE_DIRS.items() if path.parent == ROOT / "sandbox" / "roles"} == {
-        "sandbox_node", "sandbox_data", "java", "kafka", "hdfs", "seaweedfs", "spark"}
+        "sandbox_node", "sandbox_data", "java", "kafka", "hdfs", "yarn", "seaweedfs", "spark"}
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
