@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
+from customer_pipeline.producer import sharding
 from customer_pipeline.settings import Settings
 
 
@@ -69,6 +70,14 @@ class ProducerSettings:
     retry_max_backoff_seconds: float
     exit_when_idle: bool
     source: str
+    # This producer's shard of shard_count: it ingests only the objects `sharding.owner` gives it.
+    shard_index: int
+    shard_count: int
+
+    @property
+    def transactional_id(self) -> str:
+        """The Kafka transactional id of this shard (`sharding.transactional_id`)."""
+        return sharding.transactional_id(self.kafka.transactional_id, self.shard_index, self.shard_count)
 
 
 def load(path: Optional[str], overrides: Sequence[str] = ()) -> ProducerSettings:
@@ -97,6 +106,11 @@ def load(path: Optional[str], overrides: Sequence[str] = ()) -> ProducerSettings
         sasl_password=settings.secret("kafka", "sasl_password_env"),
         ssl_cafile=settings.optional("kafka", "ssl_cafile"),
     )
+    shard_count = settings.integer("producer", "shard_count", 1, minimum=1)
+    shard_index = settings.integer("producer", "shard_index", 0, minimum=0)
+    if shard_index >= shard_count:
+        raise settings.error("producer", "shard_index",
+                             f"must be less than producer.shard_count ({shard_count}), not {shard_index}")
     return ProducerSettings(
         s3=s3,
         kafka=kafka,
@@ -111,4 +125,6 @@ def load(path: Optional[str], overrides: Sequence[str] = ()) -> ProducerSettings
         retry_max_backoff_seconds=settings.number("producer", "retry_max_backoff_seconds", 30.0, minimum=0.0),
         exit_when_idle=settings.boolean("producer", "exit_when_idle", False),
         source=settings.source,
+        shard_index=shard_index,
+        shard_count=shard_count,
     )

@@ -5,6 +5,10 @@ Each source object has one progress record, keyed by its URI: its ETag, the last
 transaction as the rows it covers, so the progress a restarted producer reads back
 (read_committed) always matches exactly what consumers of `customers-raw` can see:
 nothing committed is published again, and nothing is skipped.
+
+Several producers (`sharding`) share the topic, each writing the records of the objects
+it owns; every producer reads all of it, so the owner of an object after a change of the
+shard count finds the progress the previous owner committed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 READING = "reading"
 DONE = "done"
@@ -73,7 +77,15 @@ def ensure_topic(admin: Any, topic: str, replication_factor: int) -> bool:
 
 
 def load(client_options: Dict[str, Any], topic: str, timeout_seconds: float = 120.0) -> Dict[str, ObjectProgress]:
-    """Read the whole progress topic (committed records only): the latest record per object."""
+    """Read the whole progress topic (committed records only): the latest record per object.
+
+    Reads up to the end the topic has when the call starts (its high watermark), not just up
+    to its last stable offset: a record committed by another producer after a transaction
+    still open at that moment lies beyond that offset, and stopping there would miss it. So
+    the read waits until every transaction open at the start is committed or aborted: a
+    second or so normally, the transaction timeout (60 s) after a producer of another
+    transactional id was killed with -9. TimeoutError says so when it takes longer.
+    """
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(isolation_level="read_committed", enable_auto_commit=False, group_id=None,
@@ -90,13 +102,16 @@ def load(client_options: Dict[str, Any], topic: str, timeout_seconds: float = 12
         assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
-        # Under read_committed the end offset is the last stable offset: everything before it
-        # is decided, so reading up to it gives the complete committed state.
-        end = consumer.end_offsets(assigned)
+        # Under read_committed, end_offsets would be the last stable offset; the high watermark
+        # comes from a read_uncommitted client. Records, commit and abort markers alike move the
+        # position on, and it passes a transaction only once that is decided.
+        end = written_offsets(client_options, assigned)
         state: Dict[str, ObjectProgress] = {}
         while any(consumer.position(tp) < end[tp] for tp in assigned):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading progress topic {topic} took over {timeout_seconds:.0f} s")
+                raise TimeoutError(f"reading progress topic {topic} took over {timeout_seconds:.0f} s: a "
+                                   "transaction on it is still open (a producer killed with -9 leaves one "
+                                   "until the broker aborts it after the transaction timeout)")
             for records in consumer.poll(timeout_ms=1000).values():
                 for record in records:
                     uri = record.key.decode("utf-8")
@@ -105,5 +120,17 @@ def load(client_options: Dict[str, Any], topic: str, timeout_seconds: float = 12
                     else:
                         state[uri] = ObjectProgress.decode(record.value)
         return state
+    finally:
+        consumer.close()
+
+
+def written_offsets(client_options: Dict[str, Any], partitions: List[Any]) -> Dict[Any, int]:
+    """The high watermark of each partition: the offset after the last record written, decided or not."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(isolation_level="read_uncommitted", enable_auto_commit=False, group_id=None,
+                             **client_options)
+    try:
+        return dict(consumer.end_offsets(partitions))
     finally:
         consumer.close()

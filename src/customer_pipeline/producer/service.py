@@ -7,6 +7,10 @@ also carries the object's progress record (see `progress`). A restart (or a `kil
 aborts the open transaction (`init_transactions` fences the old instance), reads the
 committed progress back, and goes on after the last committed row.
 
+Scaling out: with `shard_count` producers, each ingests only the objects of its own
+`shard_index` and has its own transactional id (see `sharding`, which also says why every
+producer of an old assignment must stop before a producer of a new one starts).
+
 Exit codes: 0 after SIGTERM/SIGINT (the open transaction is committed first) or, with
 `exit_when_idle`, when every object is ingested; 1 when S3 or Kafka keep failing after
 the retries; 2 for a wrong setting.
@@ -26,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 from customer_pipeline.contract.csv_reader import CsvObjectError, EmptyObjectError, MissingColumnsError, open_csv_object
 from customer_pipeline.contract.messages import RawMessage, encode_raw_message
 from customer_pipeline.producer import progress as progress_topic
+from customer_pipeline.producer import sharding
 from customer_pipeline.producer.config import ProducerSettings, load
 from customer_pipeline.producer.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress
 from customer_pipeline.producer.s3_source import (
@@ -146,11 +151,13 @@ class Producer:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> int:
-        LOG.info("watching %s every %.0f s, publishing to %s", self.settings.s3.uri,
-                 self.settings.poll_interval_seconds, self.settings.kafka.topic)
+        LOG.info("watching %s every %.0f s, publishing to %s as shard %d of %d (transactional id %s)",
+                 self.settings.s3.uri, self.settings.poll_interval_seconds, self.settings.kafka.topic,
+                 self.settings.shard_index, self.settings.shard_count, self.settings.transactional_id)
         while not self.stop.is_set():
-            sources = retry(f"listing {self.settings.s3.uri}",
-                            lambda: list_csv_objects(self.s3, self.settings.s3), self.settings, self.stop)
+            listed = retry(f"listing {self.settings.s3.uri}",
+                           lambda: list_csv_objects(self.s3, self.settings.s3), self.settings, self.stop)
+            sources = self.owned(listed)
             pending = [source for source in sources
                        if progress_topic.resume_row(self.state.get(source.uri), source.etag) is not None]
             for source in pending:
@@ -164,6 +171,14 @@ class Producer:
                 break
             self.stop.wait(self.settings.poll_interval_seconds)
         return 0
+
+    def owned(self, listed: List[SourceObject]) -> List[SourceObject]:
+        """The listed objects this producer's shard owns, in key order; one log line per listing."""
+        sources, total = sharding.select(listed, lambda source: source.key,
+                                         self.settings.shard_index, self.settings.shard_count)
+        LOG.info("shard %d of %d owns %d of the %d object(s) under %s", self.settings.shard_index,
+                 self.settings.shard_count, len(sources), total, self.settings.s3.uri)
+        return sources
 
     def ingest(self, source: SourceObject) -> None:
         """Publish one object's rows, retrying from the last committed row after an S3 failure."""
@@ -264,7 +279,7 @@ def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
 
     def start_producer() -> Any:
         producer = KafkaProducer(
-            transactional_id=settings.kafka.transactional_id,
+            transactional_id=settings.transactional_id,
             enable_idempotence=True,
             acks="all",
             linger_ms=20,
@@ -272,8 +287,9 @@ def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
             max_request_size=2 * 1024 * 1024,
             **options,
         )
-        # Fences any earlier instance and aborts the transaction it left open, so the
-        # progress read next is final.
+        # Fences any earlier instance of this shard and aborts the transaction it left open;
+        # progress.load then waits for the other shards' open transactions, so what it reads
+        # is final.
         producer.init_transactions()
         return producer
 
