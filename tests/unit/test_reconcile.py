@@ -60,3 +60,21 @@ def test_rows_from_an_unknown_object_are_unexpected():
     facts["written"]["alerts"]["s3://customers/other.csv"] = {"rows": 2, "duplicates": 0}
     assert reconcile(facts)["problems"] == [
         "s3://customers/other.csv: class alerts has 2 row(s) in HDFS from an object the producer does not know"]
+
+
+def test_the_job_on_yarn_must_run_as_exactly_one_application():
+    one = {"name": "customer-stream", "apps": [{"id": "application_1_0001", "state": "RUNNING"}]}
+    two = {"name": "customer-stream", "apps": [{"id": "application_1_0001", "state": "RUNNING"},
+                                                {"id": "application_1_0002", "state": "ACCEPTED"}]}
+    waiting = {"name": "customer-stream", "apps": [{"id": "application_1_0003", "state": "ACCEPTED"}]}
+    assert reconcile({"yarn": one})["ok"] is True
+    assert "YARN: application_1_0001 RUNNING (customer-stream)" in table(reconcile({"yarn": one}))
+    assert reconcile({"yarn": two})["problems"] == [
+        "2 YARN applications named customer-stream are unfinished (application_1_0001 RUNNING, "
+        "application_1_0002 ACCEPTED): only one may run"]
+    assert reconcile({"yarn": waiting})["problems"] == [
+        "the job's YARN application (customer-stream) is not RUNNING: application_1_0003 is ACCEPTED"]
+    assert reconcile({"yarn": {"name": "customer-stream", "apps": []}})["problems"] == [
+        "the job's YARN application (customer-stream) is not RUNNING: none is unfinished"]
+    # A job with a local master has no yarn facts and no YARN line.
+    assert "YARN" not in table(reconcile({}))

@@ -2,9 +2,10 @@
 
     python -m customer_pipeline.verify.reconcile --input FACTS.json [--report REPORT.json]
 
-FACTS holds what the play gathered on the node: `services`, `topics` (drift found by
+FACTS holds what the play gathered on the nodes: `services`, `topics` (drift found by
 kafka_topic in check mode), `lag` (verify.source lag), `expected` (verify.source
-expected) and `written` (verify.written). Prints a table a person reads and one line per
+expected), `written` (verify.written) and, for a job on YARN, `yarn` (the unfinished
+applications of the job's name, as the ResourceManager lists them). Prints a table a person reads and one line per
 problem; exits 1 when there is any problem. Pure: no service is contacted here.
 """
 
@@ -37,6 +38,9 @@ def reconcile(facts: Dict[str, Any]) -> Dict[str, Any]:
     for topic in facts.get("topics", []):
         if topic.get("changes"):
             problems.append(f"topic {topic['name']} differs from the inventory: {'; '.join(topic['changes'])}")
+    yarn = facts.get("yarn")
+    if yarn is not None:
+        problems.extend(yarn_problems(yarn))
     lag = facts.get("lag") or {}
     if lag.get("lag"):
         behind = ", ".join(f"partition {p}: {v['lag']}" for p, v in sorted(lag["partitions"].items()) if v["lag"])
@@ -76,7 +80,20 @@ def reconcile(facts: Dict[str, Any]) -> Dict[str, Any]:
             problems.append(f"{uri}: class {name} has {written[name][uri]['rows']} row(s) in HDFS from an object "
                             "the producer does not know")
     return {"ok": not problems, "problems": problems, "objects": objects, "totals": totals,
-            "lag": lag.get("lag"), "services": services, "topics": facts.get("topics", [])}
+            "lag": lag.get("lag"), "services": services, "topics": facts.get("topics", []), "yarn": yarn}
+
+
+def yarn_problems(yarn: Dict[str, Any]) -> List[str]:
+    """The job on YARN runs as exactly one application, RUNNING."""
+    apps = yarn.get("apps", [])
+    running = [app for app in apps if app.get("state") == "RUNNING"]
+    if len(apps) > 1:
+        return ["%d YARN applications named %s are unfinished (%s): only one may run"
+                % (len(apps), yarn.get("name"), ", ".join(f"{a['id']} {a['state']}" for a in apps))]
+    if not running:
+        state = f"{apps[0]['id']} is {apps[0]['state']}" if apps else "none is unfinished"
+        return [f"the job's YARN application ({yarn.get('name')}) is not RUNNING: {state}"]
+    return []
 
 
 def table(report: Dict[str, Any]) -> str:
@@ -97,6 +114,10 @@ def table(report: Dict[str, Any]) -> str:
     text.append("")
     text.append(f"lag: {report['lag'] if report['lag'] is not None else 'unknown'} message(s); "
                 + ", ".join(f"{s['name']} {s['active']} ({s.get('restarts', 0)} restarts)" for s in report["services"]))
+    if report.get("yarn") is not None:
+        apps = report["yarn"].get("apps", [])
+        text.append("YARN: " + (", ".join(f"{a['id']} {a['state']}" for a in apps) or "no application")
+                    + f" ({report['yarn'].get('name')})")
     text.append("verdict: " + ("OK" if report["ok"] else f"{len(report['problems'])} problem(s)"))
     text.extend("  - " + problem for problem in report["problems"])
     return "\n".join(text)
