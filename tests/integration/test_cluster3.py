@@ -1,0 +1,294 @@
+"""The pipeline on the three-node sandbox (make sandbox NODES=3; make test-cluster runs this).
+
+Three nodes on 127.0.0.11-13: three Kafka brokers, HDFS with two DataNodes, YARN with two
+NodeManagers, the producer on csp-node2 and the Spark gateway on csp-node3, whose service
+submits the job to YARN in cluster mode. In file order: the cluster is what the inventory
+says; inconsistent inventories are refused before anything changes; deploy → verify (exact)
+→ a second deploy changes nothing → a second object while running → reset → verify; then a
+worker (broker, DataNode, NodeManager and the producer at once) is powered off during an
+ingest and the pipeline recovers with nothing lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+from conftest import ROOT, play_recap, run
+from customer_pipeline.contract.sample_data import generate_bytes
+
+pytestmark = pytest.mark.cluster3
+
+INVENTORY = "inventory/sandbox3"
+STATE = ROOT / ".state" / "sandbox3"
+NODES = {"csp-node1": "127.0.0.11", "csp-node2": "127.0.0.12", "csp-node3": "127.0.0.13"}
+BOOTSTRAP = ",".join("%s:9092" % address for address in NODES.values())
+RM = "http://127.0.0.11:8088"
+NAMENODE = "http://127.0.0.11:9870"
+SAMPLE = "s3://customers/incoming/customers.csv"
+
+
+def on(node: str, command: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """A shell command on one node over SSH, with the key Ansible uses."""
+    ssh = STATE / "ssh"
+    return run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
+                "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
+                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % NODES[node], command],
+               check=check, timeout=timeout)
+
+
+def playbook(name: str, *extra: str, check: bool = True, timeout: float = 1200) -> subprocess.CompletedProcess:
+    # stdin from /dev/null: no terminal, as in CI (reset.yml then needs reset_confirm=yes).
+    return run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", INVENTORY, name, *extra],
+               timeout=timeout, check=check)
+
+
+def http_json(url: str) -> dict:
+    from urllib.request import urlopen
+
+    with urlopen(url, timeout=10) as response:
+        text = response.read().decode("utf-8")
+    # The ResourceManager writes an unknown CPU utilisation as a bare -INF, which is no JSON.
+    return json.loads(re.sub(r"(?<=[:\[,])\s*-?INF\b", " null", text))
+
+
+def yarn_apps(states: str = "NEW,NEW_SAVING,SUBMITTED,ACCEPTED,RUNNING") -> List[dict]:
+    apps = (http_json("%s/ws/v1/cluster/apps?states=%s" % (RM, states)).get("apps") or {}).get("app") or []
+    return [app for app in apps if app["name"] == "customer-stream"]
+
+
+def verify(tmp_path: Path, *extra: str, check: bool = True):
+    report = tmp_path / ("verify-%s.json" % uuid.uuid4().hex[:6])
+    result = playbook("playbooks/verify.yml", "-e", "verify_report=%s" % report, *extra, check=check)
+    return result, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def counts(report: dict, uri: str) -> tuple:
+    row = next(item for item in report["objects"] if item["uri"] == uri)
+    return row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    import boto3
+    from botocore.config import Config
+
+    secrets = STATE / "secrets"
+    if not (secrets / "s3_secret_access_key").exists():
+        pytest.fail("the three-node sandbox is not built: run make sandbox NODES=3 first")
+    return boto3.client("s3", endpoint_url="http://127.0.0.11:8333", region_name="us-east-1",
+                        aws_access_key_id=(secrets / "s3_access_key_id").read_text().split()[0],
+                        aws_secret_access_key=(secrets / "s3_secret_access_key").read_text().split()[0],
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+# -- the cluster ---------------------------------------------------------------------------
+
+def test_each_node_has_its_name_address_and_services():
+    expected = {
+        "csp-node1": ["kafka", "hdfs-namenode", "yarn-resourcemanager", "seaweedfs"],
+        "csp-node2": ["kafka", "hdfs-datanode", "yarn-nodemanager"],
+        "csp-node3": ["kafka", "hdfs-datanode", "yarn-nodemanager"],
+    }
+    for node, units in expected.items():
+        assert on(node, "hostname").stdout.strip() == node
+        # Every node resolves every other node's name to its loopback address.
+        for other, address in NODES.items():
+            assert on(node, "getent hosts %s" % other).stdout.split()[0] == address
+        assert on(node, "systemctl is-active %s" % " ".join(units)).stdout.split() == ["active"] * len(units)
+        absent = {"kafka", "hdfs-namenode", "hdfs-datanode", "yarn-resourcemanager", "yarn-nodemanager",
+                  "seaweedfs"} - set(units)
+        assert on(node, "systemctl is-active %s" % " ".join(sorted(absent)), check=False).stdout.split() == \
+            ["inactive"] * len(absent)
+
+
+def test_three_brokers_two_datanodes_two_nodemanagers():
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        brokers = admin.describe_cluster()["brokers"]
+    finally:
+        admin.close()
+    assert sorted((b["broker_id"], b["host"]) for b in brokers) == [(1, "127.0.0.11"), (2, "127.0.0.12"),
+                                                                     (3, "127.0.0.13")]
+    state = http_json("%s/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState" % NAMENODE)["beans"][0]
+    assert state["NumLiveDataNodes"] == 2
+    nodes = http_json("%s/ws/v1/cluster/nodes?states=RUNNING" % RM)["nodes"]["node"]
+    assert sorted((n["nodeHostName"], n["state"]) for n in nodes) == [("csp-node2", "RUNNING"),
+                                                                     ("csp-node3", "RUNNING")]
+
+
+# -- inventories deploy.yml refuses ------------------------------------------------------
+
+def broken_inventory(name: str, edit) -> str:
+    """A copy of inventory/sandbox3 (same group_vars) with hosts.yml changed by edit(text)."""
+    import yaml
+
+    folder = ROOT / ".state" / "test-inventories" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "group_vars").symlink_to(ROOT / INVENTORY / "group_vars")
+    hosts = yaml.safe_load((ROOT / INVENTORY / "hosts.yml").read_text())
+    edit(hosts["all"]["children"])
+    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return str(folder)
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("two-gateways", lambda g: g["customer_stream_gateway"]["hosts"].update({"csp-node2": None}),
+     "2 hosts in group customer_stream_gateway (csp-node2, csp-node3)"),
+    ("no-producer", lambda g: g["customer_producers"].update({"hosts": {}}),
+     "no producer: put at least one host in group customer_producers"),
+    ("two-brokers", lambda g: g["kafka_brokers"]["hosts"].pop("csp-node3"),
+     "kafka_topics_replication_factor 3 is more than the 2 hosts of group kafka_brokers"),
+])
+def test_an_inconsistent_inventory_is_refused_before_anything_changes(name, edit, message):
+    inventory = broken_inventory(name, edit)
+    result = run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", inventory,
+                  "playbooks/deploy.yml", "-e", "kafka_topics_replication_factor=3"], check=False, timeout=300)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert message in text, text[-3000:]
+    assert all(counters.get("changed", 0) == 0 for counters in play_recap(result.stdout).values()), text[-2000:]
+
+
+# -- deploy, verify, a second object, reset -----------------------------------------------
+
+def test_deploy_places_each_service_on_its_group(tmp_path):
+    result = playbook("playbooks/deploy.yml")
+    recap = play_recap(result.stdout)
+    assert all(counters["failed"] == 0 for counters in recap.values())
+    assert on("csp-node2", "systemctl is-active customer-producer").stdout.strip() == "active"
+    assert on("csp-node3", "systemctl is-active customer-stream").stdout.strip() == "active"
+    for node, unit in (("csp-node1", "customer-producer"), ("csp-node3", "customer-producer"),
+                       ("csp-node1", "customer-stream"), ("csp-node2", "customer-stream")):
+        assert on(node, "systemctl is-active %s" % unit, check=False).stdout.strip() == "inactive", (node, unit)
+    # The topics: three replicas, two in sync for acks=all.
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        for topic in admin.describe_topics(["customers-raw", "customers-usa", "customers-alerts"]):
+            assert {len(partition["replica_nodes"]) for partition in topic["partitions"]} == {3}, topic
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "customers-raw")])
+        assert configs["topic"]["customers-raw"]["min.insync.replicas"]["value"] == "2"
+    finally:
+        admin.close()
+
+
+def test_the_job_runs_as_one_yarn_application_in_cluster_mode(tmp_path):
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not [a for a in yarn_apps() if a["state"] == "RUNNING"]:
+        time.sleep(5)
+    apps = yarn_apps()
+    assert [app["state"] for app in apps] == ["RUNNING"], apps
+    # The driver is the ApplicationMaster, on a NodeManager; executors in containers too.
+    assert apps[0]["amHostHttpAddress"].split(":")[0] in ("csp-node2", "csp-node3")
+    assert apps[0]["runningContainers"] >= 2
+    assert apps[0]["user"] == "maria_dev"
+
+
+def test_verify_reconciles_exactly_across_the_nodes(tmp_path):
+    result, report = verify(tmp_path, "-e", "verify_wait=600")
+    assert report is not None and report["ok"] is True, result.stdout[-4000:]
+    assert counts(report, SAMPLE) == (10_000, 6015, 1948, 2037, 0)
+    # verify.yml names the YARN application and its state.
+    assert "application_" in result.stdout and "RUNNING" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_second_deploy_changes_nothing_and_check_diff_is_clean():
+    for extra in ((), ("--check", "--diff")):
+        result = playbook("playbooks/deploy.yml", *extra)
+        recap = play_recap(result.stdout)
+        assert all(counters["changed"] == 0 and counters["failed"] == 0 for counters in recap.values()), \
+            (extra, recap, result.stdout[-3000:])
+    # No second application was started by it.
+    assert len(yarn_apps()) == 1
+
+
+def test_a_second_object_while_running_is_reconciled(tmp_path, s3):
+    key = "incoming/cluster-%s.csv" % uuid.uuid4().hex[:8]
+    s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(2000, 11))
+    result, report = verify(tmp_path, "-e", "verify_wait=600")
+    deadline = time.monotonic() + 300
+    while (report is None or not any(item["uri"] == "s3://customers/" + key for item in report["objects"])) \
+            and time.monotonic() < deadline:
+        time.sleep(10)
+        result, report = verify(tmp_path, "-e", "verify_wait=300", check=False)
+    assert report["ok"] is True, result.stdout[-4000:]
+    assert counts(report, "s3://customers/" + key)[0] == 2000
+    assert counts(report, SAMPLE) == (10_000, 6015, 1948, 2037, 0)
+
+
+def test_reset_stops_everything_everywhere_and_the_rebuild_reconciles(tmp_path):
+    before = yarn_apps()
+    result = playbook("playbooks/reset.yml", "-e", "reset_confirm=yes", "-e", "reset_start=yes")
+    assert result.returncode == 0, result.stdout[-4000:]
+    # The old application was killed when its service stopped; one new one runs.
+    final = {app["id"]: app["state"] for app in yarn_apps("KILLED,FINISHED,FAILED")}
+    assert all(final.get(app["id"]) in ("KILLED", "FINISHED") for app in before), (before, final)
+    result, report = verify(tmp_path, "-e", "verify_wait=600")
+    assert report["ok"] is True, result.stdout[-4000:]
+    assert counts(report, SAMPLE) == (10_000, 6015, 1948, 2037, 0)
+    assert len(yarn_apps()) == 1
+
+
+# -- losing a worker ------------------------------------------------------------------------
+
+def machine(node: str, state: str) -> None:
+    """Power a node off or boot it again (sandbox.yml's first play, limited to that node)."""
+    if state == "stopped":
+        run(["ansible-playbook", "-i", INVENTORY, "sandbox/sandbox_down.yml", "--limit", node], timeout=300)
+    else:
+        run(["ansible-playbook", "-i", INVENTORY, "sandbox/sandbox.yml", "--limit", "%s,localhost" % node],
+            timeout=1200)
+
+
+def producer_finished(node: str, key: str) -> Optional[bool]:
+    result = on(node, "journalctl -u customer-producer -o cat --no-pager | grep -c 'finished s3://customers/%s'"
+                % key, check=False)
+    return result.stdout.strip() not in ("", "0")
+
+
+def test_losing_a_worker_loses_nothing(tmp_path, s3):
+    """Power off csp-node2 (a broker, a DataNode, a NodeManager and the producer) mid-ingest."""
+    key = "incoming/worker-loss-%s.csv" % uuid.uuid4().hex[:8]
+    s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(60_000, 23))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        log = on("csp-node2", "journalctl -u customer-producer -o cat --no-pager | tail -n 50").stdout
+        if "ingesting s3://customers/%s" % key in log:
+            break
+        time.sleep(2)
+    time.sleep(5)
+    timings: Dict[str, float] = {}
+    started = time.monotonic()
+    machine("csp-node2", "stopped")
+    timings["node2 powered off"] = time.monotonic() - started
+    # Kafka (2 of 3 replicas in sync) and HDFS (one DataNode left) go on serving: the job
+    # keeps committing batches of what was published before the loss.
+    time.sleep(30)
+    assert [a["state"] for a in yarn_apps()] in (["RUNNING"], ["ACCEPTED"], [], ["SUBMITTED"]), yarn_apps()
+    machine("csp-node2", "started")
+    timings["node2 back (make sandbox)"] = time.monotonic() - started
+    result, report = verify(tmp_path, "-e", "verify_wait=900", check=False)
+    deadline = time.monotonic() + 600
+    while (report is None or not report["ok"] or not any(i["uri"] == "s3://customers/" + key
+                                                         for i in report["objects"])) and time.monotonic() < deadline:
+        time.sleep(15)
+        result, report = verify(tmp_path, "-e", "verify_wait=300", check=False)
+    timings["verify exact again"] = time.monotonic() - started
+    print("worker loss timings (s): %s" % {name: round(value) for name, value in timings.items()})
+    assert report is not None and report["ok"] is True, result.stdout[-4000:]
+    rows, usa, alerts, out_of_scope, duplicates = counts(report, "s3://customers/" + key)
+    assert (rows, duplicates) == (60_000, 0)
+    assert len(yarn_apps()) == 1
