@@ -54,8 +54,9 @@ attributes:
     support: full
     description: Shows the wheel file names with their SHA-256 before and after.
 notes:
-  - The project is built from a copy of its C(pyproject.toml), C(setup.cfg), C(README*) and
-    C(src/) (a src layout) in the staging folder, so the build backend's own folders
+  - The project is built from a copy of its C(pyproject.toml), C(setup.cfg) and C(src/) (a src
+    layout) in the staging folder; not the README, since editing the documentation must not make a new
+    wheel that restarts the services. So the build backend's own folders
     (C(build/), C(*.egg-info)) never appear in O(project_dir), and a module deleted from
     C(src/) cannot survive in a stale C(build/lib) and reach the wheel.
 """
@@ -124,7 +125,7 @@ def build_env(base_env, source_date_epoch):
 
 
 # What a src-layout project needs to build; nothing the backend or a test run left behind.
-SOURCE_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "README.md", "README.rst", "README", "LICENSE")
+SOURCE_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "LICENSE")
 SOURCE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
 
 

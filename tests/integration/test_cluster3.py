@@ -229,6 +229,110 @@ def test_a_second_object_while_running_is_reconciled(tmp_path, s3):
     assert counts(report, SAMPLE) == (10_000, 6015, 1948, 2037, 0)
 
 
+def producer_log(node: str, since: float) -> str:
+    return on(node, "journalctl -u customer-producer -o cat --no-pager --since @%d" % int(since), check=False).stdout
+
+
+def test_producers_scale_out_and_back_with_objects_half_read(tmp_path, s3):
+    """1 producer -> 2 (csp-node1 joins) -> 1 while objects are half-read: every row once."""
+    from customer_pipeline.producer.sharding import owner
+
+    run_id = uuid.uuid4().hex[:6]
+    candidates = ["incoming/scale-%s-%02d.csv" % (run_id, i) for i in range(40)]
+    # Two objects for each shard of two, so both producers of the middle step have work.
+    keys = [k for k in candidates if owner(k, 2) == 0][:2] + [k for k in candidates if owner(k, 2) == 1][:2]
+    two = broken_inventory("producers-2", lambda g: g["customer_producers"]["hosts"].update({"csp-node1": None}))
+    slow = ("-e", "customer_producer_rate_limit=200", "-e", "customer_producer_poll_interval_seconds=5")
+    started = time.time()
+    playbook("playbooks/deploy.yml", *slow)
+    for index, key in enumerate(keys):
+        s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(8000, 100 + index))
+    deadline = time.monotonic() + 180
+    while "ingesting s3://customers/incoming/scale-%s" % run_id not in producer_log("csp-node2", started):
+        assert time.monotonic() < deadline, producer_log("csp-node2", started)[-2000:]
+        time.sleep(3)
+    time.sleep(10)
+    # Two producers: csp-node1 is shard 0 of 2, csp-node2 shard 1 of 2.
+    middle = time.time()
+    run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", two, "playbooks/deploy.yml", *slow],
+        timeout=900)
+    deadline = time.monotonic() + 120
+    while not ("shard 0 of 2 owns" in producer_log("csp-node1", middle)
+               and "shard 1 of 2 owns" in producer_log("csp-node2", middle)):
+        assert time.monotonic() < deadline, (producer_log("csp-node1", middle)[-1500:],
+                                             producer_log("csp-node2", middle)[-1500:])
+        time.sleep(3)
+    time.sleep(15)
+    # Back to one producer at full speed: csp-node1's stops, csp-node2 resumes every object.
+    playbook("playbooks/deploy.yml")
+    assert on("csp-node1", "systemctl is-active customer-producer; systemctl is-enabled customer-producer",
+              check=False).stdout.split() == ["inactive", "disabled"]
+    log = producer_log("csp-node1", middle)
+    assert any("resuming" in line or "ingesting" in line for line in log.splitlines()), log[-2000:]
+    result, report = verify(tmp_path, "-e", "verify_wait=600")
+    deadline = time.monotonic() + 300
+    while (report is None or not report["ok"]
+           or not all(any(i["uri"] == "s3://customers/" + k for i in report["objects"]) for k in keys)):
+        assert time.monotonic() < deadline, result.stdout[-4000:]
+        time.sleep(10)
+        result, report = verify(tmp_path, "-e", "verify_wait=300", check=False)
+    for key in keys:
+        rows, usa, alerts, out_of_scope, duplicates = counts(report, "s3://customers/" + key)
+        assert (rows, duplicates) == (8000, 0), key
+    # The middle step really split the objects mid-read: csp-node2 resumed some after another producer.
+    resumed = [line for line in producer_log("csp-node2", middle).splitlines() if "resuming" in line]
+    assert resumed, producer_log("csp-node2", middle)[-3000:]
+
+
+def stream_restarts() -> int:
+    return int(on("csp-node3", "systemctl show -p NRestarts --value customer-stream").stdout.strip())
+
+
+def wait_for_new_running_app(old: set, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [app for app in yarn_apps() if app["state"] == "RUNNING" and app["id"] not in old]
+        if running:
+            return running[0]
+        time.sleep(3)
+    raise AssertionError("no new RUNNING application within %d s: %s" % (timeout, yarn_apps()))
+
+
+def test_an_application_killed_by_someone_else_restarts_the_service(tmp_path):
+    from urllib.request import Request, urlopen
+
+    [app] = yarn_apps()
+    restarts = stream_restarts()
+    request = Request("%s/ws/v1/cluster/apps/%s/state?user.name=maria_dev" % (RM, app["id"]), method="PUT",
+                      data=b'{"state": "KILLED"}', headers={"Content-Type": "application/json"})
+    urlopen(request, timeout=10).read()
+    new = wait_for_new_running_app({app["id"]})
+    # The supervisor exited 1 naming the application; systemd restarted the service, which resubmitted.
+    assert stream_restarts() == restarts + 1
+    log = on("csp-node3", "journalctl -u customer-stream -o cat --no-pager | grep 'ERROR' | tail -n 3").stdout
+    assert "YARN application %s ended KILLED" % app["id"] in log, log
+    assert [a["id"] for a in yarn_apps()] == [new["id"]]
+
+
+def test_client_mode_runs_the_driver_in_the_service(tmp_path):
+    try:
+        playbook("playbooks/deploy.yml", "-e", "customer_stream_deploy_mode=client")
+        app = wait_for_new_running_app(set())
+        # The driver is the service's own Python process on the gateway, not an ApplicationMaster.
+        driver = on("csp-node3", "systemctl show -p MainPID --value customer-stream; pgrep -u customer-stream -f "
+                    "'python[0-9.]* /opt/customer-pipeline/stream/run_stream_job.py'").stdout.split()
+        assert len(driver) >= 2, driver
+        assert "--deploy-mode client" in on("csp-node3", "cat /etc/systemd/system/customer-stream.service").stdout
+        result, report = verify(tmp_path, "-e", "verify_wait=600", "-e", "customer_stream_deploy_mode=client")
+        assert report["ok"] is True, result.stdout[-4000:]
+        assert [a["id"] for a in yarn_apps()] == [app["id"]]
+    finally:
+        playbook("playbooks/deploy.yml")
+    # Back in cluster mode: the client-mode application ended with its driver, one new one runs.
+    wait_for_new_running_app({app["id"]})
+    assert len(yarn_apps()) == 1
+
+
 def test_reset_stops_everything_everywhere_and_the_rebuild_reconciles(tmp_path):
     before = yarn_apps()
     result = playbook("playbooks/reset.yml", "-e", "reset_confirm=yes", "-e", "reset_start=yes")
@@ -245,12 +349,13 @@ def test_reset_stops_everything_everywhere_and_the_rebuild_reconciles(tmp_path):
 # -- losing a worker ------------------------------------------------------------------------
 
 def machine(node: str, state: str) -> None:
-    """Power a node off or boot it again (sandbox.yml's first play, limited to that node)."""
+    """Power a node off, or boot it again: only the boot (tag sandbox_node), no converge, so the
+    node's enabled units must come back by themselves, in the order their units give."""
     if state == "stopped":
         run(["ansible-playbook", "-i", INVENTORY, "sandbox/sandbox_down.yml", "--limit", node], timeout=300)
     else:
-        run(["ansible-playbook", "-i", INVENTORY, "sandbox/sandbox.yml", "--limit", "%s,localhost" % node],
-            timeout=1200)
+        run(["ansible-playbook", "-i", INVENTORY, "sandbox/sandbox.yml", "--limit", node, "--tags", "sandbox_node"],
+            timeout=600)
 
 
 def producer_finished(node: str, key: str) -> Optional[bool]:
@@ -279,7 +384,9 @@ def test_losing_a_worker_loses_nothing(tmp_path, s3):
     time.sleep(30)
     assert [a["state"] for a in yarn_apps()] in (["RUNNING"], ["ACCEPTED"], [], ["SUBMITTED"]), yarn_apps()
     machine("csp-node2", "started")
-    timings["node2 back (make sandbox)"] = time.monotonic() - started
+    timings["node2 booted"] = time.monotonic() - started
+    assert on("csp-node2", "systemctl is-system-running --wait; systemctl is-active kafka hdfs-datanode "
+              "yarn-nodemanager customer-producer", check=False).stdout.split() == ["running"] + ["active"] * 4
     result, report = verify(tmp_path, "-e", "verify_wait=900", check=False)
     deadline = time.monotonic() + 600
     while (report is None or not report["ok"] or not any(i["uri"] == "s3://customers/" + key
