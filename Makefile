@@ -26,7 +26,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration test-cluster clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test test-unit test-integration test-cluster test-cluster-extended clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -80,7 +80,11 @@ test-integration: sandbox ## Tests against the one-node sandbox's real services
 test-cluster: venv data ## Tests on the three-node sandbox: YARN cluster mode, placement, losing a worker
 	$(MAKE) --no-print-directory sandbox-down NODES=1
 	$(MAKE) --no-print-directory sandbox NODES=3
-	$(PY) -m pytest tests/integration -q -m cluster3 $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration -q -m "cluster3 and not extended" $(PYTEST_ARGS)
+
+test-cluster-extended: venv data ## Longer three-node tests kept out of make test: producers 1 -> 2 -> 1 mid-object
+	$(MAKE) --no-print-directory sandbox NODES=3
+	$(PY) -m pytest tests/integration -q -m "cluster3 and extended" $(PYTEST_ARGS)
 
 test: lint test-unit test-integration test-cluster ## Everything: lint, unit tests, both sandboxes and their tests
 

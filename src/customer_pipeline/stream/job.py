@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 
 from customer_pipeline.contract import rules as contract
 from customer_pipeline.contract.messages import RAW_MESSAGE_SCHEMA_DDL
+from customer_pipeline.journal import log_to_journal
 from customer_pipeline.settings import EXIT_BAD_SETTINGS
 from customer_pipeline.stream import rules as spark_rules
 from customer_pipeline.stream.batch_commit import BatchDatasetWriter
@@ -321,12 +322,7 @@ def root_cause(failure: BaseException) -> str:
 
 
 def configure_logging() -> None:
-    # One line per event on stdout, which journald stores; the time comes from journald.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-    LOG.propagate = False
+    log_to_journal(LOG)
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Dict, List, Optional, Sequence, TextIO
 
+from customer_pipeline.journal import log_to_journal
 from customer_pipeline.settings import EXIT_BAD_SETTINGS
 
 LOG = logging.getLogger("customer_pipeline.stream.yarn_supervisor")
@@ -496,12 +497,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
 
 
 def configure_logging() -> None:
-    # One line per event on stdout, which journald stores, as the job logs.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-    LOG.propagate = False
+    log_to_journal(LOG)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
