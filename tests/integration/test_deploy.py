@@ -92,8 +92,16 @@ def test_readme_documents_exactly_the_tags_deploy_yml_has():
     assert sorted(tags - {"always"}) == sorted(documented_deploy_tags())
 
 
-@pytest.mark.parametrize("tag", documented_deploy_tags())
-def test_each_documented_tag_runs_on_its_own(tag):
+def phase_tags() -> list:
+    """The documented tags but a role's own tag, which is the union of its phase tags (a tag
+    that others extend, like customer_stream for customer_stream_install): each phase alone
+    working is what matters, and the union runs in every full deploy."""
+    tags = documented_deploy_tags()
+    return [tag for tag in tags if not any(other.startswith(tag + "_") for other in tags)]
+
+
+@pytest.mark.parametrize("tag", phase_tags())
+def test_each_phase_tag_runs_on_its_own(tag):
     """Any phase of any role, alone: what its templates need is computed in that phase (no change, no failure)."""
     recap = deploy("--tags", tag)["recap"]
     assert recap["changed"] == 0

@@ -286,12 +286,11 @@ def sample_messages(rows: int) -> List[Any]:
     ]
 
 
-@pytest.mark.parametrize("how", ["sigterm", "kill-9"])
-def test_a_stopped_or_killed_job_resumes_and_lands_every_row_exactly_once(
-    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any, how: str
+def test_a_stopped_then_killed_job_resumes_and_lands_every_row_exactly_once(
+    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any
 ) -> None:
-    """SIGTERM stops between batches (exit 0); kill -9 of the driver and its JVM lands
-    anywhere, mid-batch included. Either way a restart completes exactly once."""
+    """SIGTERM stops between batches (exit 0); the job started again is killed with -9 (driver
+    and JVM), which lands anywhere, mid-batch included. A last start completes exactly once."""
     from customer_pipeline.contract.messages import process_raw_message
 
     jars = connector_jars()
@@ -299,26 +298,30 @@ def test_a_stopped_or_killed_job_resumes_and_lands_every_row_exactly_once(
     publish(topics["raw"], messages, run_id)
     base = f"{HDFS}/tmp/stream-job-test-{run_id}"
     config = write_config(tmp_path, topics, base, jars, "max_offsets_per_trigger = 300", "trigger_interval = 1 second")
-    log = tmp_path / "job.log"
     try:
-        with open(log, "w", encoding="utf-8") as out, open(tmp_path / "spark.log", "w", encoding="utf-8") as err:
-            # Its own process group, so kill -9 takes the Python driver and its JVM at once.
-            job = subprocess.Popen(job_command(config), stdout=out, stderr=err, env=JOB_ENV, start_new_session=True)
-            deadline = time.monotonic() + 180
-            while "batch 1:" not in log.read_text(encoding="utf-8") and job.poll() is None:
-                assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
-                time.sleep(0.2)
+        for how in ("sigterm", "kill-9"):
+            log = tmp_path / ("job-%s.log" % how)
+            with open(log, "w", encoding="utf-8") as out, \
+                    open(tmp_path / ("spark-%s.log" % how), "w", encoding="utf-8") as err:
+                # Its own process group, so kill -9 takes the Python driver and its JVM at once.
+                job = subprocess.Popen(job_command(config), stdout=out, stderr=err, env=JOB_ENV,
+                                       start_new_session=True)
+                deadline = time.monotonic() + 180
+                # Two batches logged (their ids go on from the checkpoint's, so count them).
+                while log.read_text(encoding="utf-8").count(": batch ") < 2 and job.poll() is None:
+                    assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                    time.sleep(0.2)
+                if how == "sigterm":
+                    job.send_signal(signal.SIGTERM)
+                    assert job.wait(timeout=120) == 0, log.read_text(encoding="utf-8")
+                else:
+                    time.sleep(1.3)  # into the next batch's writes, or between two batches
+                    os.killpg(job.pid, signal.SIGKILL)
+                    job.wait(timeout=60)
+            text = log.read_text(encoding="utf-8")
             if how == "sigterm":
-                job.send_signal(signal.SIGTERM)
-                assert job.wait(timeout=120) == 0, log.read_text(encoding="utf-8")
-            else:
-                time.sleep(1.3)  # into the next batch's writes, or between two batches
-                os.killpg(job.pid, signal.SIGKILL)
-                job.wait(timeout=60)
-        text = log.read_text(encoding="utf-8")
-        if how == "sigterm":
-            assert "stopped on request" in text, text
-        assert 2 <= text.count(": batch ") < 8, text  # 3000 rows at 300 per batch need 10 or 11
+                assert "stopped on request" in text, text
+            assert 2 <= text.count(": batch ") < 6, text  # 3000 rows at 300 per batch need 10 or 11
 
         restart = run_job(config, "job.available_now=true")
         assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-3000:]
