@@ -4,8 +4,9 @@ Three nodes on 127.0.0.11-13: three Kafka brokers, HDFS with two DataNodes, YARN
 NodeManagers, the producer on csp-node2 and the Spark gateway on csp-node3, whose service
 submits the job to YARN in cluster mode. In file order: the cluster is what the inventory
 says; inconsistent inventories are refused before anything changes; deploy → verify (exact)
-→ a second deploy changes nothing → new objects while the producers scale 1 → 2 → 1 → an
-application killed from outside → client mode → reset → verify; then a worker (broker,
+→ a second deploy changes nothing → new objects while the producers scale 1 → 2 → 1 (the job
+in client mode during the middle step) → an application killed from outside → reset →
+verify; then a worker (broker,
 DataNode, NodeManager and the producer at once) is powered off during an ingest and the
 pipeline recovers with nothing lost or duplicated.
 """
@@ -222,46 +223,92 @@ def producer_log(node: str, since: float) -> str:
     return on(node, "journalctl -u customer-producer -o cat --no-pager --since @%d" % int(since), check=False).stdout
 
 
-def test_objects_dropped_while_producers_scale_out_and_back_land_once(tmp_path, s3):
-    """New objects while the pipeline runs, read by 1 producer -> 2 (csp-node1 joins) -> 1 while
-    they are half-read: each reconciles exactly, and so does the sample."""
+def open_object(log: str) -> Optional[str]:
+    """The key a producer was reading when it last stopped ("stopping at row N of s3://...")."""
+    stops = re.findall(r"stopping at row (\d+) of s3://customers/(\S+?);", log)
+    return "%s after row %s" % (stops[-1][1], stops[-1][0]) if stops else None
+
+
+def wait_for(what: str, test, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not test():
+        assert time.monotonic() < deadline, "waited %d s for %s" % (timeout, what)
+        time.sleep(3)
+
+
+# The producers 1 -> 2 -> 1 while objects are half-read, in three steps that share these.
+# The producers are slowed to 20 rows/s during the first two steps, so each 4,000-row object
+# takes 200 s: longer than a deploy, so every step change finds objects half-read.
+SCALE: Dict[str, object] = {}
+SLOW = ("-e", "customer_producer_rate_limit=20", "-e", "customer_producer_poll_interval_seconds=5")
+
+
+def test_scale_step_1_one_producer_starts_on_new_objects(s3):
     from customer_pipeline.producer.sharding import owner
 
     run_id = uuid.uuid4().hex[:6]
     candidates = ["incoming/scale-%s-%02d.csv" % (run_id, i) for i in range(40)]
-    # Two objects for each shard of two, so both producers of the middle step have work.
+    # Two objects for each shard of two, so both producers of the next step have work.
     keys = [k for k in candidates if owner(k, 2) == 0][:2] + [k for k in candidates if owner(k, 2) == 1][:2]
-    two = broken_inventory("producers-2", lambda g: g["customer_producers"]["hosts"].update({"csp-node1": None}))
-    slow = ("-e", "customer_producer_rate_limit=200", "-e", "customer_producer_poll_interval_seconds=5")
-    started = time.time()
-    playbook("playbooks/deploy.yml", *slow)
+    SCALE.update(keys=keys, started=time.time())
+    playbook("playbooks/deploy.yml", *SLOW)
     for index, key in enumerate(keys):
-        s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(8000, 100 + index))
-    deadline = time.monotonic() + 180
-    while "ingesting s3://customers/incoming/scale-%s" % run_id not in producer_log("csp-node2", started):
-        assert time.monotonic() < deadline, producer_log("csp-node2", started)[-2000:]
-        time.sleep(3)
-    time.sleep(10)
-    # Two producers: csp-node1 is shard 0 of 2, csp-node2 shard 1 of 2.
-    middle = time.time()
-    run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", two, "playbooks/deploy.yml", *slow],
-        timeout=900)
-    deadline = time.monotonic() + 120
-    while not ("shard 0 of 2 owns" in producer_log("csp-node1", middle)
-               and "shard 1 of 2 owns" in producer_log("csp-node2", middle)):
-        assert time.monotonic() < deadline, (producer_log("csp-node1", middle)[-1500:],
-                                             producer_log("csp-node2", middle)[-1500:])
-        time.sleep(3)
-    time.sleep(15)
-    # Back to one producer at full speed: csp-node1 leaves customer_producers but stays in pipeline
-    # for this deploy (docs/scaling-producers.md), so its producer is stopped; csp-node2 resumes every object.
+        s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(4000, 100 + index))
+    wait_for("csp-node2 to start on a new object", lambda: "ingesting s3://customers/incoming/scale-%s" % run_id
+             in producer_log("csp-node2", SCALE["started"]))
+
+
+def test_scale_step_2_two_producers_and_the_job_in_client_mode():
+    """csp-node1 joins the producers (shard 0 of 2, csp-node2 shard 1 of 2); the same deploy moves
+    the job to client mode: the service's own Python process is the driver."""
+    from customer_pipeline.producer.sharding import owner
+
+    assert SCALE, "step 1 did not run"
+    two = broken_inventory("producers-2", lambda g: g["customer_producers"]["hosts"].update({"csp-node1": None}))
+    old_apps = {app["id"] for app in yarn_apps()}
+    SCALE["middle"] = middle = time.time()
+    run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", two, "playbooks/deploy.yml", *SLOW,
+         "-e", "customer_stream_deploy_mode=client"], timeout=900)
+    # csp-node2 stopped mid-object; the object's owner among two resumes it after the same row.
+    stopped = open_object(producer_log("csp-node2", SCALE["started"]))
+    assert stopped, producer_log("csp-node2", SCALE["started"])[-2000:]
+    resumer = "csp-node1" if owner(stopped.split()[0], 2) == 0 else "csp-node2"
+    wait_for("%s to resume %s" % (resumer, stopped),
+             lambda: "resuming s3://customers/%s " % stopped in producer_log(resumer, middle))
+    wait_for("both shards", lambda: "shard 0 of 2 owns" in producer_log("csp-node1", middle)
+             and "shard 1 of 2 owns" in producer_log("csp-node2", middle))
+    # csp-node1 must be mid-object when step 3 stops it.
+    wait_for("csp-node1 to read an object", lambda: re.search(r"(ingesting|resuming) s3://customers/incoming/scale-",
+                                                              producer_log("csp-node1", middle)))
+    # Client mode: one new application, whose driver is the service's Python process on the gateway.
+    app = wait_for_new_running_app(old_apps)
+    driver = on("csp-node3", "systemctl show -p MainPID --value customer-stream; pgrep -u customer-stream -f "
+                "'python[0-9.]* /opt/customer-pipeline/stream/run_stream_job.py'").stdout.split()
+    assert len(driver) >= 2, driver
+    assert "--deploy-mode client" in on("csp-node3", "cat /etc/systemd/system/customer-stream.service").stdout
+    assert [a["id"] for a in yarn_apps()] == [app["id"]]
+    SCALE["client_app"] = app["id"]
+
+
+def test_scale_step_3_back_to_one_producer_and_cluster_mode_lands_every_row_once(tmp_path):
+    """csp-node1 leaves customer_producers but stays in pipeline for this deploy
+    (docs/scaling-producers.md), so its producer is stopped and disabled; csp-node2, alone again
+    at full speed, resumes csp-node1's half-read object after its last committed row."""
+    assert "client_app" in SCALE, "step 2 did not run"
     back = broken_inventory("producers-back", lambda g: g["pipeline"].update({"hosts": {"csp-node1": None}}))
+    last = time.time()
     run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", back, "playbooks/deploy.yml"], timeout=900)
     assert on("csp-node1", "systemctl is-active customer-producer; systemctl is-enabled customer-producer",
               check=False).stdout.split() == ["inactive", "disabled"]
-    log = producer_log("csp-node1", middle)
-    assert any("resuming" in line or "ingesting" in line for line in log.splitlines()), log[-2000:]
-    result, report = verify(tmp_path, "-e", "verify_wait=600")
+    stopped = open_object(producer_log("csp-node1", SCALE["middle"]))
+    assert stopped, producer_log("csp-node1", SCALE["middle"])[-2000:]
+    wait_for("csp-node2 to resume %s" % stopped,
+             lambda: "resuming s3://customers/%s " % stopped in producer_log("csp-node2", last))
+    # Back in cluster mode: the client-mode application ended with its driver, one new one runs.
+    wait_for_new_running_app({SCALE["client_app"]})
+    assert len(yarn_apps()) == 1
+    keys = SCALE["keys"]
+    result, report = verify(tmp_path, "-e", "verify_wait=600", check=False)
     deadline = time.monotonic() + 300
     while (report is None or not report["ok"]
            or not all(any(i["uri"] == "s3://customers/" + k for i in report["objects"]) for k in keys)):
@@ -270,11 +317,8 @@ def test_objects_dropped_while_producers_scale_out_and_back_land_once(tmp_path, 
         result, report = verify(tmp_path, "-e", "verify_wait=300", check=False)
     for key in keys:
         rows, usa, alerts, out_of_scope, duplicates = counts(report, "s3://customers/" + key)
-        assert (rows, duplicates) == (8000, 0), key
+        assert (rows, duplicates) == (4000, 0), key
     assert counts(report, SAMPLE) == (10_000, 6015, 1948, 2037, 0)
-    # The middle step really split the objects mid-read: csp-node2 resumed some after another producer.
-    resumed = [line for line in producer_log("csp-node2", middle).splitlines() if "resuming" in line]
-    assert resumed, producer_log("csp-node2", middle)[-3000:]
 
 
 def stream_restarts() -> int:
@@ -307,24 +351,6 @@ def test_an_application_killed_by_someone_else_restarts_the_service(tmp_path):
     assert [a["id"] for a in yarn_apps()] == [new["id"]]
 
 
-def test_client_mode_runs_the_driver_in_the_service(tmp_path):
-    try:
-        playbook("playbooks/deploy.yml", "-e", "customer_stream_deploy_mode=client")
-        app = wait_for_new_running_app(set())
-        # The driver is the service's own Python process on the gateway, not an ApplicationMaster.
-        driver = on("csp-node3", "systemctl show -p MainPID --value customer-stream; pgrep -u customer-stream -f "
-                    "'python[0-9.]* /opt/customer-pipeline/stream/run_stream_job.py'").stdout.split()
-        assert len(driver) >= 2, driver
-        assert "--deploy-mode client" in on("csp-node3", "cat /etc/systemd/system/customer-stream.service").stdout
-        # The executors run in NodeManager containers; the rows it writes are reconciled by the other tests.
-        assert [a["id"] for a in yarn_apps()] == [app["id"]]
-    finally:
-        playbook("playbooks/deploy.yml")
-    # Back in cluster mode: the client-mode application ended with its driver, one new one runs.
-    wait_for_new_running_app({app["id"]})
-    assert len(yarn_apps()) == 1
-
-
 def test_reset_stops_everything_everywhere_and_the_rebuild_reconciles(tmp_path):
     before = yarn_apps()
     result = playbook("playbooks/reset.yml", "-e", "reset_confirm=yes", "-e", "reset_start=yes")
@@ -348,12 +374,6 @@ def machine(node: str, state: str) -> None:
     else:
         run(["ansible-playbook", "-i", INVENTORY, "sandbox/sandbox.yml", "--limit", node, "--tags", "sandbox_node"],
             timeout=600)
-
-
-def producer_finished(node: str, key: str) -> Optional[bool]:
-    result = on(node, "journalctl -u customer-producer -o cat --no-pager | grep -c 'finished s3://customers/%s'"
-                % key, check=False)
-    return result.stdout.strip() not in ("", "0")
 
 
 def test_losing_a_worker_loses_nothing(tmp_path, s3):
