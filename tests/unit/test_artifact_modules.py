@@ -8,13 +8,17 @@ import json
 import os
 import re
 import stat
+import zipfile
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ansible.module_utils.basic")
 
-from ansible_collections.customer_streaming.pipeline.plugins.module_utils import artifact_build  # noqa: E402
+from ansible_collections.customer_streaming.pipeline.plugins.module_utils import (  # noqa: E402
+    artifact_build,
+    wheel_requirements,
+)
 from ansible_collections.customer_streaming.pipeline.plugins.module_utils.artifact_build import (  # noqa: E402
     ArtifactError,
     CommandResult,
@@ -151,8 +155,8 @@ class FakePip(object):
     def __call__(self, argv, env=None, cwd=None):
         self.calls.append((list(argv), dict(env or {})))
         command = argv[3]
-        if command == "download" and "--no-deps" in argv:  # the probe
-            return CommandResult(1 if argv[-1] in self.sdist_only else 0, "", "ERROR: No matching distribution")
+        if command == "download" and "--no-deps" in argv and "--find-links" not in argv:  # the probe
+            return CommandResult(1 if self.sdist_only & set(argv) else 0, "", "ERROR: No matching distribution")
         if command == "wheel":
             wheel_dir = _option(argv, "--wheel-dir")
             for requirement in argv[argv.index(wheel_dir) + 1:]:
@@ -220,8 +224,9 @@ def test_wheelhouse_is_built_once_with_lock_and_sums_then_left_alone(tmp_path):
     assert [line.split(" ")[0] for line in lock] == ["docopt==0.6.2", "six==1.16.0"]
     assert all(re.search(r" --hash=sha256:[0-9a-f]{64}$", line) for line in lock)
     assert _no_leftovers(tmp_path / "wheels")
-    # probe x2, wheel, download; all with the controller's find-links switched off
-    assert [call[0][3] for call in pip.calls] == ["download", "download", "wheel", "download"]
+    # probe both (fails: docopt has no wheel), probe each, wheel, download; all with the
+    # controller's find-links switched off
+    assert [call[0][3] for call in pip.calls] == ["download", "download", "download", "wheel", "download"]
     assert all(call[1]["PIP_FIND_LINKS"] == "" and call[1]["SOURCE_DATE_EPOCH"] == "315532800" for call in pip.calls)
 
     again = FakePip({})
@@ -269,6 +274,171 @@ def test_an_sdist_that_does_not_build_is_named(tmp_path):
                                             r".*\nNo module named 'numpy'"):
         _wheelhouse(tmp_path, pip, requirements=["pkg==1"])
     assert not (tmp_path / "wheels" / "deps").exists() and _no_leftovers(tmp_path / "wheels")
+
+
+# --- pip_wheelhouse for another Python: markers and pinned sets --------------------------------
+
+MARKED = ["kafka-python==3.0.12",
+          'boto3==1.44.8; python_version >= "3.10"',
+          'boto3==1.37.38; python_version < "3.9"',
+          'urllib3==2.8.0; python_version >= "3.10"',
+          "urllib3 == 1.26.20 ; python_version < '3.10'",
+          'colorama==0.4.6; sys_platform == "win32"']
+
+
+@pytest.mark.parametrize(("python_version", "expected"), [
+    ("3.8", ["kafka-python==3.0.12", "boto3==1.37.38", "urllib3==1.26.20"]),
+    ("3.9", ["kafka-python==3.0.12", "urllib3==1.26.20"]),
+    ("3.11", ["kafka-python==3.0.12", "boto3==1.44.8", "urllib3==2.8.0"]),
+])
+def test_markers_are_evaluated_for_the_target_not_the_controller(python_version, expected):
+    """The controller runs 3.10+ here: pip would take the >= "3.10" pins for every target."""
+    assert wheel_requirements.target_requirements(MARKED, python_version, ["manylinux2014_x86_64"]) == expected
+
+
+def test_the_target_environment_is_cpython_on_the_platforms_linux_machine():
+    environment = wheel_requirements.target_environment("3.8", ["manylinux2014_aarch64"])
+    assert {name: environment[name] for name in ("python_version", "python_full_version", "implementation_name",
+                                                  "platform_python_implementation", "sys_platform",
+                                                  "platform_machine")} == {
+        "python_version": "3.8", "python_full_version": "3.8.0", "implementation_name": "cpython",
+        "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_machine": "aarch64"}
+    with pytest.raises(ArtifactError, match="python_version '3' is not major.minor"):
+        wheel_requirements.target_environment("3", [])
+
+
+def test_two_requirements_of_one_project_for_the_target_are_refused():
+    overlapping = ['boto3==1.44.8; python_version >= "3.9"', 'boto3==1.42.97; python_version < "3.10"']
+    with pytest.raises(ArtifactError, match=r"'boto3==1.44.8; python_version >= \"3.9\"' and 'boto3==1.42.97; "
+                                            r"python_version < \"3.10\"' both apply to CPython 3.9"):
+        wheel_requirements.target_requirements(overlapping, "3.9", ["manylinux2014_x86_64"])
+    with pytest.raises(ArtifactError, match="no requirement applies to CPython 3.8"):
+        wheel_requirements.target_requirements(['six==1.17.0; python_version > "3.8"'], "3.8", [])
+    with pytest.raises(ArtifactError, match="'six=1' is not a valid requirement"):
+        wheel_requirements.target_requirements(["six=1"], "3.8", [])
+
+
+def test_a_list_without_markers_keeps_its_request_and_a_pinned_set_names_its_mode():
+    """The same marker file as before markers were read: an existing wheelhouse is not built again."""
+    taken = wheel_requirements.target_requirements(["docopt==0.6.2", "six==1.16.0"], "3.11", ["manylinux2014_x86_64"])
+    request = pip_wheelhouse.wheelhouse_request(taken, "3.11", ["manylinux2014_x86_64"], "https://pypi.org/simple")
+    assert artifact_build.request_id(request) == "febd7e9a51fbd7e5670e2e9b262de0065e0d3661"
+    assert pip_wheelhouse.wheelhouse_request(taken, "3.11", [], "i", "pinned")[-1] == "pinned"
+
+
+def test_a_pinned_set_pins_one_version_of_each():
+    wheel_requirements.check_pinned(["six==1.17.0", "kafka-python===3.0.12"])
+    with pytest.raises(ArtifactError, match=r"requirement\(s\) boto3>=1.37, six==1.\*, urllib3 do not pin one "
+                                            r"version \(name==version\)"):
+        wheel_requirements.check_pinned(["boto3>=1.37", "six==1.*", "urllib3", "jmespath==1.0.1"])
+
+
+def make_wheel(folder, name, version, requires=()):
+    """A wheel as far as the check reads it: <name>-<version>.dist-info/METADATA."""
+    path = os.path.join(str(folder), "%s-%s-py3-none-any.whl" % (name.replace("-", "_"), version))
+    metadata = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s\nbody\n" % (
+        name, version, "".join("Requires-Dist: %s\n" % line for line in requires))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("%s-%s.dist-info/METADATA" % (name.replace("-", "_"), version), metadata)
+    return path
+
+
+# What botocore 1.37.38 and boto3 1.37.38 declare (their METADATA on PyPI).
+BOTOCORE_REQUIRES = ["jmespath (<2.0.0,>=0.7.1)", "python-dateutil (<3.0.0,>=2.1)",
+                     'urllib3 (<1.27,>=1.25.4) ; python_version < "3.10"',
+                     'urllib3 (!=2.2.0,<3,>=1.25.4) ; python_version >= "3.10"', "awscrt (==0.23.8) ; extra == 'crt'"]
+BOTO3_REQUIRES = ["botocore (<1.38.0,>=1.37.38)", "jmespath (<2.0.0,>=0.7.1)", "s3transfer (<0.12.0,>=0.11.0)",
+                  "botocore[crt] (<2.0a0,>=1.21.0) ; extra == 'crt'"]
+
+
+def _boto_set(folder, urllib3="1.26.20", dateutil=True):
+    make_wheel(folder, "boto3", "1.37.38", BOTO3_REQUIRES)
+    make_wheel(folder, "botocore", "1.37.38", BOTOCORE_REQUIRES)
+    make_wheel(folder, "s3transfer", "0.11.5", ["botocore (<2.0a.0,>=1.37.4)"])
+    make_wheel(folder, "jmespath", "1.0.1")
+    make_wheel(folder, "urllib3", urllib3)
+    if dateutil:
+        make_wheel(folder, "python-dateutil", "2.9.0.post0", ["six >=1.5"])
+    make_wheel(folder, "six", "1.17.0")
+    return ["boto3==1.37.38", "botocore==1.37.38", "s3transfer==0.11.5", "jmespath==1.0.1", "urllib3==%s" % urllib3,
+            "six==1.17.0"] + (["python-dateutil==2.9.0.post0"] if dateutil else [])
+
+
+def test_a_complete_pinned_set_has_no_unmet_dependency(tmp_path):
+    pins = _boto_set(tmp_path)
+    assert wheel_requirements.unmet_dependencies(str(tmp_path), pins, "3.8", ["manylinux2014_x86_64"]) == []
+
+
+def test_unmet_dependencies_are_judged_by_the_targets_markers(tmp_path):
+    """urllib3 2.2.3 is what pip resolves for 3.8 on a 3.11 controller; botocore wants 1.26 below 3.10."""
+    pins = _boto_set(tmp_path, urllib3="2.2.3", dateutil=False)
+    assert wheel_requirements.unmet_dependencies(str(tmp_path), pins, "3.8", ["manylinux2014_x86_64"]) == [
+        "botocore 1.37.38 needs python-dateutil<3.0.0,>=2.1 on CPython 3.8, and the set has no python-dateutil",
+        "botocore 1.37.38 needs urllib3<1.27,>=1.25.4 on CPython 3.8, and the set has urllib3 2.2.3"]
+    # The same wheels for 3.10: urllib3 2.2.3 is in botocore's range there.
+    assert wheel_requirements.unmet_dependencies(str(tmp_path), pins, "3.10", ["manylinux2014_x86_64"]) == [
+        "botocore 1.37.38 needs python-dateutil<3.0.0,>=2.1 on CPython 3.10, and the set has no python-dateutil"]
+
+
+def test_an_extra_asked_for_brings_its_dependencies(tmp_path):
+    """boto3[crt] asks botocore[crt], whose crt extra needs awscrt; without the extra nothing does."""
+    pins = _boto_set(tmp_path)
+    assert wheel_requirements.unmet_dependencies(str(tmp_path), pins[1:] + ["boto3[crt]==1.37.38"], "3.8", []) == [
+        "botocore 1.37.38 needs awscrt==0.23.8 on CPython 3.8, and the set has no awscrt"]
+
+
+class FakePinnedPip(object):
+    """pip download --no-deps of exact pins: one real (small) wheel per pin, from a catalogue."""
+
+    def __init__(self, catalogue):
+        self.catalogue = catalogue  # "name==version" -> Requires-Dist lines
+        self.calls = []
+
+    def __call__(self, argv, env=None, cwd=None):
+        self.calls.append(list(argv))
+        assert "--no-deps" in argv
+        dest = _option(argv, "--dest")
+        for requirement in [arg for arg in argv if "==" in arg]:
+            name, version = requirement.split("==")
+            make_wheel(dest, name, version, self.catalogue[requirement])
+        return CommandResult(0)
+
+
+def test_a_pinned_wheelhouse_takes_the_targets_pins_exactly_and_checks_them(tmp_path):
+    catalogue = {"kafka-python==3.0.12": [], "six==1.17.0": [], "urllib3==1.26.20": [],
+                 "requests==2.32.3": ['urllib3<3,>=1.21.1; python_version >= "3.8"', "idna<4,>=2.5"]}
+    pip = FakePinnedPip(catalogue)
+    requirements = ["kafka-python==3.0.12", 'six==1.17.0; python_version < "3.9"',
+                    'urllib3==1.26.20; python_version < "3.10"', "requests==2.32.3"]
+    with pytest.raises(ArtifactError, match=r"the pinned set for CPython 3.8 is not complete: requests 2.32.3 needs "
+                                            r"idna<4,>=2.5 on CPython 3.8, and the set has no idna. Pin each of them"):
+        pip_wheelhouse.ensure_wheelhouse(str(tmp_path / "deps"), requirements, "3.8", dependencies="pinned", run=pip)
+    assert not (tmp_path / "deps").exists() and _no_leftovers(tmp_path)
+    download = pip.calls[-1]
+    assert download[3:5] == ["download", "--no-deps"]
+    assert [arg for arg in download if "==" in arg] == ["kafka-python==3.0.12", "six==1.17.0", "urllib3==1.26.20",
+                                                       "requests==2.32.3"]
+
+    catalogue["idna==3.10"] = []
+    result = pip_wheelhouse.ensure_wheelhouse(str(tmp_path / "deps"), requirements + ["idna==3.10"], "3.8",
+                                              dependencies="pinned", run=FakePinnedPip(catalogue))
+    assert result["changed"] is True
+    assert result["requirements"] == ["kafka-python==3.0.12", "six==1.17.0", "urllib3==1.26.20", "requests==2.32.3",
+                                      "idna==3.10"]
+    assert [line.split(" ")[0] for line in (tmp_path / "deps" / "requirements.lock").read_text().splitlines()] == [
+        "idna==3.10", "kafka_python==3.0.12", "requests==2.32.3", "six==1.17.0", "urllib3==1.26.20"]
+    # For 3.11 other pins apply: another request, so another wheelhouse (here: the same folder, built again).
+    eleven = pip_wheelhouse.ensure_wheelhouse(str(tmp_path / "deps"), requirements + ["idna==3.10"], "3.11",
+                                              dependencies="pinned", check_mode=True, run=FakePinnedPip(catalogue))
+    assert eleven["changed"] is True and eleven["request_id"] != result["request_id"]
+    assert eleven["requirements"] == ["kafka-python==3.0.12", "requests==2.32.3", "idna==3.10"]
+
+
+def test_a_pinned_set_refuses_a_loose_requirement_before_any_download(tmp_path):
+    pip = FakePinnedPip({})
+    with pytest.raises(ArtifactError, match=r"requirement\(s\) boto3>=1 do not pin one version"):
+        pip_wheelhouse.ensure_wheelhouse(str(tmp_path / "deps"), ["boto3>=1"], "3.8", dependencies="pinned", run=pip)
+    assert pip.calls == [] and os.listdir(tmp_path) == []
 
 
 # --- maven_artifacts ------------------------------------------------------------------------

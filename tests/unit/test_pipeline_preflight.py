@@ -3,7 +3,8 @@
 Each test writes a small inventory to tmp_path, every host on ansible_connection=local, and runs
 the role by its FQCN through the project's ansible.cfg, as deploy.yml's first play would. The
 inventory checks need no node (the reachability probes are skipped with their tag); the probes
-run against 127.0.0.1: a socket the test listens on answers, a free port does not.
+run against 127.0.0.1: a socket the test listens on answers, a free port does not. The Python
+check asks this machine's interpreters (the test's own, or a stand-in that answers 3.6.8).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ PLACEMENT = {"customer_stream_gateway": ["gw1"], "customer_producers": ["p1", "p
 # Addresses nothing is asked to reach while the probes are skipped.
 BASE_VARS = {"cluster_kafka_bootstrap_servers": "b1:9092,b2:9092,b3:9092",
              "cluster_hdfs_uri": "hdfs://nn1:8020",
-             "kafka_topics_replication_factor": 1}
+             "kafka_topics_replication_factor": 1,
+             "pipeline_python_interpreter": sys.executable}
 
 if not (BIN / "ansible-playbook").exists():
     pytest.skip("ansible-playbook is not beside %s: run the tests from the project's venv" % sys.executable,
@@ -44,13 +46,21 @@ if not (BIN / "ansible-playbook").exists():
 
 
 def write_inventory(folder: Path, groups: Dict[str, List[str]],
-                    pipeline_children=("customer_producers", "customer_stream_gateway"), **variables) -> Path:
-    """hosts.yml with the groups given (absent ones stay absent) and all.vars = BASE_VARS + variables."""
+                    pipeline_children=("customer_producers", "customer_stream_gateway"),
+                    host_vars: Optional[Dict[str, dict]] = None, **variables) -> Path:
+    """hosts.yml with the groups given (absent ones stay absent) and all.vars = BASE_VARS + variables.
+
+    host_vars replace a host's own variables (None as a value leaves that variable out).
+    """
     hosts = sorted({host for members in groups.values() for host in members})
     children = {name: {"hosts": {host: None for host in members}} for name, members in groups.items()}
     children["pipeline"] = {"children": {name: None for name in pipeline_children if name in groups}}
+    own = {host: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable} for host in hosts}
+    for host, values in (host_vars or {}).items():
+        own[host].update(values)
+        own[host] = {name: value for name, value in own[host].items() if value is not None}
     inventory = {"all": {
-        "hosts": {host: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable} for host in hosts},
+        "hosts": own,
         "vars": dict(BASE_VARS, **variables),
         "children": children}}
     path = folder / "hosts.yml"
@@ -214,16 +224,70 @@ def test_malformed_bootstrap_servers_fail(tmp_path):
 
 
 def test_fallbacks_are_the_other_roles_defaults():
-    """The role reads kafka_topics' and customer_stream's variables, falling back to their own defaults."""
+    """The role reads kafka_topics', customer_stream's and pipeline_python's variables, falling back to their own defaults."""
     preflight = yaml.safe_load((ROOT / "roles/pipeline_preflight/defaults/main.yml").read_text())
     for name, role, variable in [
             ("pipeline_preflight_replication_factor", "kafka_topics", "kafka_topics_replication_factor"),
             ("pipeline_preflight_min_insync_replicas", "kafka_topics", "kafka_topics_min_insync_replicas"),
             ("pipeline_preflight_stream_master", "customer_stream", "customer_stream_master"),
-            ("pipeline_preflight_stream_deploy_mode", "customer_stream", "customer_stream_deploy_mode")]:
+            ("pipeline_preflight_stream_deploy_mode", "customer_stream", "customer_stream_deploy_mode"),
+            ("pipeline_preflight_python_interpreter", "pipeline_python", "pipeline_python_interpreter")]:
         owner = yaml.safe_load((ROOT / "roles" / role / "defaults/main.yml").read_text())
         fallback = re.fullmatch(r"\{\{ %s \| default\((.*)\) \}\}" % variable, preflight[name]).group(1)
         assert yaml.safe_load(fallback) == owner[variable], name
+
+
+# Python: both interpreters of each host, asked with raw before any module runs there.
+
+HINT = ("The pipeline needs Python 3.8 or newer on every pipeline host: ansible-core runs its modules with "
+        "ansible_python_interpreter, and the producer's virtualenv is made from pipeline_python_interpreter. Set "
+        "both, in the inventory (group_vars, or host_vars of %s), to a Python 3.8 or newer on the node. On CentOS 7 "
+        "(HDP 3.1) install it with `yum install centos-release-scl && yum install rh-python38`, then set "
+        "ansible_python_interpreter and pipeline_python_interpreter to /opt/rh/rh-python38/root/usr/bin/python3.")
+
+
+@pytest.fixture
+def python36(tmp_path) -> str:
+    """A stand-in for CentOS 7's /usr/bin/python3: whatever it is asked, it answers 3.6.8."""
+    path = tmp_path / "centos7" / "python3.6"
+    path.parent.mkdir()
+    path.write_text("#!/bin/sh\necho 3.6.8\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check mode"])
+def test_an_old_pipeline_python_fails_naming_the_host_the_path_and_the_version(tmp_path, python36, check):
+    inventory = write_inventory(tmp_path, PLACEMENT, host_vars={"p2": {"pipeline_python_interpreter": python36}})
+    message = only_failure(run_preflight(tmp_path, inventory, *(["--check"] if check else [])))
+    assert message == "p2: pipeline_python_interpreter %s is Python 3.6.8. %s" % (python36, HINT % "p2")
+
+
+def test_a_missing_ansible_python_fails_before_any_module_runs(tmp_path):
+    inventory = write_inventory(tmp_path, PLACEMENT, host_vars={"gw1": {"ansible_python_interpreter": "/nowhere/python3"}})
+    result = run_preflight(tmp_path, inventory)
+    assert only_failure(result) == (
+        "gw1: ansible_python_interpreter /nowhere/python3 is not there or does not run. %s" % HINT % "gw1")
+
+
+def test_both_interpreters_old_are_named_in_one_message(tmp_path, python36):
+    inventory = write_inventory(tmp_path, PLACEMENT, host_vars={
+        "p1": {"ansible_python_interpreter": python36, "pipeline_python_interpreter": python36}})
+    assert only_failure(run_preflight(tmp_path, inventory)) == (
+        "p1: pipeline_python_interpreter %s is Python 3.6.8; ansible_python_interpreter %s is Python 3.6.8. %s"
+        % (python36, python36, HINT % "p1"))
+
+
+def test_without_ansible_python_interpreter_the_discovered_one_is_checked(tmp_path, python36):
+    """Unset, Ansible takes the first of its fallback list found on the node (CentOS 7: /usr/bin/python3, 3.6)."""
+    inventory = write_inventory(tmp_path, PLACEMENT, host_vars={"p1": {
+        "ansible_python_interpreter": None,
+        "ansible_interpreter_python_fallback": ["python3.99-absent", python36, sys.executable]}})
+    assert only_failure(run_preflight(tmp_path, inventory)) == (
+        "p1: ansible_python_interpreter is not set, and interpreter discovery would take %s, which is Python 3.6.8. %s"
+        % (python36, HINT % "p1"))
+    passed(run_preflight(tmp_path, write_inventory(tmp_path, PLACEMENT, host_vars={"p1": {
+        "ansible_python_interpreter": None, "ansible_interpreter_python_fallback": ["python3.99-absent", sys.executable]}})))
 
 
 # Reachability: probes from each producer and the gateway (here the controller itself).

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Dict, Iterable, List, Optional
+from typing import Counter as CounterType
 
 from customer_pipeline.contract.csv_reader import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -71,7 +72,8 @@ class ClassCounts:
 
 def count_records(records: Iterable[SourceRecord], *, target_country: str = DEFAULT_TARGET_COUNTRY) -> ClassCounts:
     counts = ClassCounts()
-    reasons: Counter[str] = Counter()
+    # typing's Counter: collections.Counter is subscriptable from Python 3.9 only, and nodes run 3.8.
+    reasons: CounterType[str] = Counter()
     for record in records:
         verdict = classify(record.values, malformed=record.malformed, target_country=target_country)
         counts.add(verdict.route)
