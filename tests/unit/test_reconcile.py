@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 
-from customer_pipeline.verify.reconcile import reconcile, table
+from customer_pipeline.verify.reconcile import main, reconcile, table
 
 URI = "s3://customers/incoming/a.csv"
 FACTS = {
@@ -78,3 +79,55 @@ def test_the_job_on_yarn_must_run_as_exactly_one_application():
         "the job's YARN application (customer-stream) is not RUNNING: none is unfinished"]
     # A job with a local master has no yarn facts and no YARN line.
     assert "YARN" not in table(reconcile({}))
+
+
+def test_a_restart_count_systemd_does_not_keep_is_unknown_not_0():
+    # systemd before 235 (CentOS 7's 219) has no NRestarts: `systemctl show` leaves it out.
+    facts = copy.deepcopy(FACTS)
+    facts["services"][0]["show"] = ["ActiveState=active"]
+    facts["services"][1]["show"] = ["ActiveState=active", "NRestarts="]
+    report = reconcile(facts)
+    assert [s["restarts"] for s in report["services"]] == [None, None]
+    # Nothing to hold against the services: the flapping check neither fails nor claims 0.
+    assert report["ok"] is True and report["problems"] == []
+    text = table(report)
+    assert "customer-producer active (restarts unknown), customer-stream active (restarts unknown)" in text
+    assert "0 restarts" not in text
+    assert "restarts unknown: systemd before 235 does not count them (NRestarts)" in text
+    assert "verdict: OK" in text
+
+
+def test_a_known_restart_count_is_shown_and_checked():
+    facts = copy.deepcopy(FACTS)
+    facts["max_restarts"] = 3
+    facts["services"][0]["show"] = ["ActiveState=active", "NRestarts=3"]
+    facts["services"][1]["show"] = ["ActiveState=active", "NRestarts=4"]
+    report = reconcile(facts)
+    assert [s["restarts"] for s in report["services"]] == [3, 4]
+    assert report["problems"] == ["service customer-stream restarted 4 time(s) since it was started: it is flapping "
+                                  "(journalctl -u customer-stream)"]
+    text = table(report)
+    assert "customer-producer active (3 restarts), customer-stream active (4 restarts)" in text
+    assert "unknown: systemd before 235" not in text
+    # 0 is a count like any other, not unknown.
+    facts["services"][1]["show"] = ["ActiveState=active", "NRestarts=0"]
+    assert [s["restarts"] for s in reconcile(facts)["services"]] == [3, 0]
+
+
+def test_one_node_with_an_old_systemd_among_new_ones(tmp_path, capsys):
+    facts = copy.deepcopy(FACTS)
+    facts["max_restarts"] = 1
+    facts["services"] = [{"name": "customer-producer on centos7", "show": ["ActiveState=active"]},
+                         {"name": "customer-producer on debian12", "show": ["ActiveState=active", "NRestarts=2"]}]
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(facts))
+    report_path = tmp_path / "report.json"
+    assert main(["--input", str(path), "--report", str(report_path)]) == 1
+    out = capsys.readouterr().out
+    assert "customer-producer on centos7 active (restarts unknown)" in out
+    assert "customer-producer on debian12 active (2 restarts)" in out
+    assert "  - service customer-producer on debian12 restarted 2 time(s)" in out
+    assert "centos7 restarted" not in out
+    # The JSON report holds null, JSON's unknown, for the count systemd does not keep.
+    services = json.loads(report_path.read_text())["services"]
+    assert [s["restarts"] for s in services] == [None, 2]

@@ -388,12 +388,18 @@ def role_templar(**overrides: Any) -> Any:
             return trust_as_template(value)
         if isinstance(value, dict):
             return {key: trusted(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [trusted(item) for item in value]
         return value
 
     variables: Dict[str, Any] = {}
-    for name in ("defaults", "vars"):
-        variables.update(trusted(yaml.safe_load((ROLE / name / "main.yml").read_text())))
+    # The unit is rendered by _service's unit.yml: its vars (the table of unit options by systemd
+    # version) apply too, for the sandbox's systemd 252.
+    for path in (ROLE / "defaults" / "main.yml", ROLE.parent / "_service" / "vars" / "main.yml",
+                 ROLE / "vars" / "main.yml"):
+        variables.update(trusted(yaml.safe_load(path.read_text())))
     variables.update(
+        __service_systemd_version=252,
         ansible_managed="Ansible managed", groups={"all": ["gateway"]}, cluster_hdfs_user=USER,
         cluster_spark_submit="/opt/spark/bin/spark-submit", cluster_kafka_bootstrap_servers="broker-1:9092",
         pipeline_conf_dir="/etc/customer-pipeline", pipeline_stream_app_dir="/opt/customer-pipeline/stream",

@@ -20,10 +20,22 @@ CLASSES = ("usa", "alerts")
 
 
 def service_state(service: Dict[str, Any]) -> Dict[str, Any]:
-    """name plus `systemctl show` lines (ActiveState=..., NRestarts=...) as one record."""
+    """name plus `systemctl show` lines (ActiveState=..., NRestarts=...) as one record.
+
+    restarts is None (unknown) when systemd does not count them: NRestarts exists from
+    systemd 235 on, and an older one (CentOS 7's 219) leaves the property out.
+    """
     shown = dict(line.split("=", 1) for line in service.get("show", []) if "=" in line)
     return {"name": service["name"], "active": shown.get("ActiveState", service.get("active", "unknown")),
-            "restarts": int(shown.get("NRestarts", service.get("restarts", 0)) or 0)}
+            "restarts": restart_count(shown.get("NRestarts", service.get("restarts")))}
+
+
+def restart_count(value: Any) -> Optional[int]:
+    """NRestarts as a number, or None when absent or empty: unknown, which is not 0."""
+    if isinstance(value, int):
+        return value
+    text = "" if value is None else str(value).strip()
+    return int(text) if text.isdigit() else None
 
 
 def reconcile(facts: Dict[str, Any]) -> Dict[str, Any]:
@@ -32,7 +44,8 @@ def reconcile(facts: Dict[str, Any]) -> Dict[str, Any]:
     for service in services:
         if service["active"] != "active":
             problems.append(f"service {service['name']} is {service['active']}, not active")
-        elif int(service.get("restarts", 0)) > int(facts.get("max_restarts", 0)):
+        # An unknown count (systemd before 235) neither fails the check nor passes for 0.
+        elif service["restarts"] is not None and service["restarts"] > int(facts.get("max_restarts", 0)):
             problems.append(f"service {service['name']} restarted {service['restarts']} time(s) since it was "
                             "started: it is flapping (journalctl -u %s)" % service["name"])
     for topic in facts.get("topics", []):
@@ -96,6 +109,10 @@ def yarn_problems(yarn: Dict[str, Any]) -> List[str]:
     return []
 
 
+def restarts_text(restarts: Optional[int]) -> str:
+    return "restarts unknown" if restarts is None else f"{restarts} restarts"
+
+
 def table(report: Dict[str, Any]) -> str:
     header: Tuple[str, ...] = ("object", "state", "rows", "usa", "alerts", "out of scope", "duplicates")
     lines = [header]
@@ -113,7 +130,11 @@ def table(report: Dict[str, Any]) -> str:
     text.insert(1, "  ".join("-" * width for width in widths))
     text.append("")
     text.append(f"lag: {report['lag'] if report['lag'] is not None else 'unknown'} message(s); "
-                + ", ".join(f"{s['name']} {s['active']} ({s.get('restarts', 0)} restarts)" for s in report["services"]))
+                + ", ".join(f"{s['name']} {s['active']} ({restarts_text(s.get('restarts'))})"
+                            for s in report["services"]))
+    if any(s.get("restarts") is None for s in report["services"]):
+        text.append("restarts unknown: systemd before 235 does not count them (NRestarts), "
+                    "so verify cannot tell whether such a service is flapping")
     if report.get("yarn") is not None:
         apps = report["yarn"].get("apps", [])
         text.append("YARN: " + (", ".join(f"{a['id']} {a['state']}" for a in apps) or "no application")
