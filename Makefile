@@ -26,7 +26,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test unit-and-sandbox test-unit test-integration test-cluster clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox test-unit test-integration test-cluster clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,16 +82,16 @@ test-cluster: venv data ## Tests on the three-node sandbox: placement, YARN, pro
 	$(MAKE) --no-print-directory sandbox NODES=3
 	$(PY) -m pytest tests/integration -q -m cluster3 --durations=10 $(PYTEST_ARGS)
 
-# The unit tests need no node, so they run while the one-node sandbox builds (mostly waits
-# on downloads, dpkg and JVM starts); the build's output is printed once both are done.
-unit-and-sandbox: venv data
+# Lint and the unit tests need no node, so they run while the one-node sandbox builds (mostly
+# waits on downloads, dpkg and JVM starts); the build's output is printed once all are done.
+checks-and-sandbox: venv data
 	@mkdir -p .state; $(MAKE) --no-print-directory sandbox > .state/make-sandbox.log 2>&1 & build=$$!; \
-	unit=0; $(MAKE) --no-print-directory test-unit || unit=$$?; \
+	checks=0; $(MAKE) --no-print-directory lint test-unit || checks=$$?; \
 	sandbox=0; wait $$build || sandbox=$$?; \
-	echo "== make sandbox (built while the unit tests ran) =="; cat .state/make-sandbox.log; \
-	if [ $$unit -ne 0 ] || [ $$sandbox -ne 0 ]; then echo "unit tests: exit $$unit, make sandbox: exit $$sandbox"; exit 1; fi
+	echo "== make sandbox (built while lint and the unit tests ran) =="; cat .state/make-sandbox.log; \
+	if [ $$checks -ne 0 ] || [ $$sandbox -ne 0 ]; then echo "lint and unit tests: exit $$checks, make sandbox: exit $$sandbox"; exit 1; fi
 
-test: lint unit-and-sandbox ## Everything: lint, unit tests, both sandboxes and their tests
+test: checks-and-sandbox ## Everything: lint, unit tests, both sandboxes and their tests
 	$(MAKE) --no-print-directory test-integration test-cluster
 
 clean: ## Remove the virtualenv and downloaded artifacts (not the sandbox)
