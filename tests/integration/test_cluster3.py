@@ -190,14 +190,16 @@ def test_deploy_places_each_service_on_its_group(tmp_path):
 
 
 def test_the_job_runs_as_one_yarn_application_in_cluster_mode(tmp_path):
+    # RUNNING comes with the ApplicationMaster's container; the executors' follow within seconds.
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not [a for a in yarn_apps() if a["state"] == "RUNNING"]:
+    while time.monotonic() < deadline and not [a for a in yarn_apps()
+                                               if a["state"] == "RUNNING" and a["runningContainers"] >= 2]:
         time.sleep(5)
     apps = yarn_apps()
     assert [app["state"] for app in apps] == ["RUNNING"], apps
     # The driver is the ApplicationMaster, on a NodeManager; executors in containers too.
     assert apps[0]["amHostHttpAddress"].split(":")[0] in ("csp-node2", "csp-node3")
-    assert apps[0]["runningContainers"] >= 2
+    assert apps[0]["runningContainers"] >= 2, apps
     assert apps[0]["user"] == "maria_dev"
 
 
