@@ -157,7 +157,9 @@ def test_down_then_up_keeps_kafka_and_hdfs_data_and_adopts_an_orphan():
     assert booted == "running", node_stdout("systemctl --failed --no-legend || true")
 
     # kill -9 of systemd-nspawn orphans the node: the next run must adopt it, not boot a twin.
-    nspawn = run(["pgrep", "-f", "systemd-nspawn --boot"]).stdout.split()
+    # Only this node's: `make test` builds the three-node sandbox meanwhile.
+    nspawn = run(["pgrep", "-f", "systemd-nspawn --boot --quiet --directory %s " % (STATE / "rootfs").resolve()]).stdout.split()
+    assert len(nspawn) == 1, nspawn
     run(["kill", "-9"] + nspawn)
     adopted = run(["ansible-playbook", "sandbox/sandbox.yml", "--tags", "sandbox_node"])
     assert _node_inits() == inits
