@@ -24,7 +24,7 @@ export ANSIBLE_INVENTORY := $(CURDIR)/$(INVENTORY)
 SMOKE ?=
 # make sandbox skips the playbook when the node runs and nothing changed; FULL=1 converges anyway.
 FULL ?=
-SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
+SANDBOX_ARGS := $(if $(SMOKE),-e spark_runtime_verify_always=true,)
 
 .PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox test-unit test-integration test-cluster clean
 

@@ -21,8 +21,10 @@ def test_there_are_roles():
 def test_pipeline_and_sandbox_roles_are_apart():
     """A reader tells from the tree which roles deploy the pipeline and which build the test cluster."""
     assert ROLE_DIRS["customer_stream"].parent == ROOT / "roles"
+    # Spark is the pipeline's (a cluster installs it beside its own Spark); the sandbox uses it too.
+    assert ROLE_DIRS["spark_runtime"].parent == ROOT / "roles"
     assert {name for name, path in ROLE_DIRS.items() if path.parent == ROOT / "sandbox" / "roles"} == {
-        "sandbox_node", "sandbox_data", "java", "kafka", "hdfs", "yarn", "seaweedfs", "spark"}
+        "sandbox_node", "sandbox_data", "java", "kafka", "hdfs", "yarn", "seaweedfs"}
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
