@@ -26,7 +26,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox test-unit test-integration test-cluster clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox test-unit test-integration test-cluster test-compat clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ test-cluster: venv data ## Tests on the three-node sandbox: placement, YARN, pro
 	$(MAKE) --no-print-directory sandbox-down NODES=1
 	$(MAKE) --no-print-directory sandbox NODES=3
 	$(PY) -m pytest tests/integration -q -m cluster3 --durations=10 $(PYTEST_ARGS)
+
+# HDP 3.1's Kafka: a 1.1.1 broker and ZooKeeper 3.4 run on this machine as Java processes (127.0.0.31,
+# ports 2181 and 6667), jars fetched once into .cache/maven/kafka-1.1.1. Not part of make test.
+test-compat: venv ## Tests against a real Kafka 1.1.1 broker (HDP 3.1): kafka_topic, the producer's transactions, UnknownProducerId
+	$(PY) -m pytest tests/compat -q -m kafka_legacy $(PYTEST_ARGS)
 
 # Lint and the unit tests need no node, so they run while the one-node sandbox builds (mostly
 # waits on downloads, dpkg and JVM starts); the build's output is printed once all are done.
