@@ -26,7 +26,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_runtime_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox test-unit test-integration test-cluster clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox test-unit test-integration test-cluster test-compat clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,14 +82,24 @@ test-cluster: venv data ## Tests on the three-node sandbox: placement, YARN, pro
 	$(MAKE) --no-print-directory sandbox NODES=3
 	$(PY) -m pytest tests/integration -q -m cluster3 --durations=10 $(PYTEST_ARGS)
 
-# Lint and the unit tests need no node, so they run while the one-node sandbox builds (mostly
-# waits on downloads, dpkg and JVM starts); the build's output is printed once all are done.
+# HDP 3.1's Kafka: a 1.1.1 broker and ZooKeeper 3.4 run on this machine as Java processes (127.0.0.31,
+# ports 2181 and 6667), jars fetched once into .cache/maven/kafka-1.1.1.
+test-compat: venv ## Tests against a real Kafka 1.1.1 broker (HDP 3.1): kafka_topic, the producer's transactions, UnknownProducerId
+	$(PY) -m pytest tests/compat -q -m kafka_legacy $(PYTEST_ARGS)
+
+# Lint, the unit tests and the Kafka 1.1.1 tests need no node, so they run while the one-node
+# sandbox builds (mostly waits on downloads, dpkg and JVM starts); the build's and the Kafka
+# 1.1.1 tests' outputs are printed once all are done.
 checks-and-sandbox: venv data
 	@mkdir -p .state; $(MAKE) --no-print-directory sandbox > .state/make-sandbox.log 2>&1 & build=$$!; \
+	$(MAKE) --no-print-directory test-compat > .state/test-compat.log 2>&1 & compat=$$!; \
 	checks=0; $(MAKE) --no-print-directory lint test-unit || checks=$$?; \
+	compat_rc=0; wait $$compat || compat_rc=$$?; \
+	echo "== make test-compat (the Kafka 1.1.1 tests, run while lint and the unit tests ran) =="; cat .state/test-compat.log; \
 	sandbox=0; wait $$build || sandbox=$$?; \
 	echo "== make sandbox (built while lint and the unit tests ran) =="; cat .state/make-sandbox.log; \
-	if [ $$checks -ne 0 ] || [ $$sandbox -ne 0 ]; then echo "lint and unit tests: exit $$checks, make sandbox: exit $$sandbox"; exit 1; fi
+	if [ $$checks -ne 0 ] || [ $$compat_rc -ne 0 ] || [ $$sandbox -ne 0 ]; then \
+	  echo "lint and unit tests: exit $$checks, make test-compat: exit $$compat_rc, make sandbox: exit $$sandbox"; exit 1; fi
 
 # The three-node sandbox builds while the one-node tests run, at nice 19: it takes only the CPU
 # time the tests leave idle (a quarter of it, measured), so the tests keep their pace. Its nodes

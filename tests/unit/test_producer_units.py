@@ -8,7 +8,7 @@ import pytest
 
 from customer_pipeline.producer import config as producer_config
 from customer_pipeline.producer.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress, resume_row
-from customer_pipeline.producer.service import FatalError, RateLimiter, retry
+from customer_pipeline.producer.service import FatalError, RateLimiter, kafka_failure, retry
 from customer_pipeline.settings import SettingsError, parse_override
 
 MINIMAL = "[s3]\nbucket = customers\nprefix = incoming\n[kafka]\nbootstrap_servers = a:9092, b:9092\n"
@@ -129,6 +129,22 @@ def test_retry_gives_up_with_the_name_of_what_failed():
         retry("connecting to Kafka at x:1", failing, settings, stop)
     assert str(error.value) == "connecting to Kafka at x:1 failed after 3 attempt(s): refused"
     assert len(calls) == 3
+
+
+def test_a_failed_send_names_the_brokers_error_inside_kafka_pythons_wrapper():
+    errors = pytest.importorskip("kafka.errors")
+    # What kafka-python 3.0.12 raises from send() once a batch met UNKNOWN_PRODUCER_ID (Kafka 1.1.1 did).
+    wrapped = errors.KafkaError("Cannot perform send because at least one previous transactional or idempotent "
+                                "request has failed with errors.", errors.UnknownProducerIdError(None))
+    assert kafka_failure("publishing to", wrapped, "b:6667") == (
+        "publishing to Kafka at b:6667 failed: [Error 59] UnknownProducerIdError (the brokers no longer know this "
+        "producer: it was idle longer than their transactional.id.expiration.ms, or its last records were "
+        "deleted); a transactional producer cannot go on after it on brokers before Kafka 2.5; exiting, the "
+        "restarted producer resumes after the last committed row")
+    # Any other failure: its own text, no hint.
+    assert kafka_failure("committing to", errors.KafkaTimeoutError("Timeout after waiting for 60000 ms."), "b:1") == (
+        "committing to Kafka at b:1 failed: KafkaTimeoutError: Timeout after waiting for 60000 ms.; exiting, the "
+        "restarted producer resumes after the last committed row")
 
 
 def test_rate_limiter_spaces_records():

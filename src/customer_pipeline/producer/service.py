@@ -13,7 +13,10 @@ producer of an old assignment must stop before a producer of a new one starts).
 
 Exit codes: 0 after SIGTERM/SIGINT (the open transaction is committed first) or, with
 `exit_when_idle`, when every object is ingested; 1 when S3 or Kafka keep failing after
-the retries; 2 for a wrong setting.
+the retries, or at once when the transactional producer fails (a send, a commit): kafka-python
+has already retried what it could, and on brokers before Kafka 2.5 (no KIP-360) errors such
+as UnknownProducerId leave it unusable, so the service exits and its restart fences it and
+resumes after the last committed row; 2 for a wrong setting.
 """
 
 from __future__ import annotations
@@ -74,6 +77,32 @@ def describe(error: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
+# Broker errors that leave a transactional producer unusable before Kafka 2.5 (KIP-360 lets
+# newer brokers bump the epoch instead), with what they usually mean.
+PRODUCER_STATE_ERRORS = {
+    "UnknownProducerIdError": "the brokers no longer know this producer: it was idle longer than their "
+                              "transactional.id.expiration.ms, or its last records were deleted",
+    "InvalidProducerEpochError": "the brokers aborted this producer's transaction (transaction.timeout.ms) "
+                                 "or another producer of its transactional id started",
+    "ProducerFencedError": "another producer of its transactional id started",
+}
+
+
+def kafka_failure(what: str, error: BaseException, servers: str) -> str:
+    """One line for a failure of the transactional producer, naming the broker's error inside
+    kafka-python's wrapper ("Cannot perform send because ...") and what it usually means."""
+    cause = next((arg for arg in error.args if isinstance(arg, BaseException)), error)
+    said = describe(cause)
+    if said.endswith(": None"):  # kafka-python's text of a broker error without a message
+        said = said[:-len(": None")]
+    text = f"{what} Kafka at {servers} failed: {said}"
+    named = f"{type(cause).__name__} {cause}"
+    hint = next((hint for name, hint in PRODUCER_STATE_ERRORS.items() if name in named), None)
+    if hint:
+        text += f" ({hint}); a transactional producer cannot go on after it on brokers before Kafka 2.5"
+    return text + "; exiting, the restarted producer resumes after the last committed row"
+
+
 class RateLimiter:
     """Spaces records to at most `rate` per second (0: unlimited), to replay a file as a live stream."""
 
@@ -124,30 +153,38 @@ class Producer:
         self.in_transaction = False
 
     # -- transactions ---------------------------------------------------------------------
+    def _kafka(self, what: str, action: Callable[[], T]) -> T:
+        """One call of the transactional producer; its failure ends the service (FatalError).
+
+        The transaction is left to the restarted producer, whose init_transactions aborts it:
+        after a fatal error (UnknownProducerId before Kafka 2.5) kafka-python cannot abort it.
+        """
+        try:
+            return action()
+        except Exception as error:  # noqa: BLE001 - kafka-python has retried what it could
+            self.in_transaction = False
+            raise FatalError(kafka_failure(what, error, self.settings.kafka.bootstrap_servers)) from None
+
     def _begin(self) -> None:
         if not self.in_transaction:
-            self.kafka.begin_transaction()
+            self._kafka("beginning a transaction on", self.kafka.begin_transaction)
             self.in_transaction = True
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        self._kafka("publishing to", lambda: self.kafka.send(topic, key=key, value=value))
 
     def _commit(self, source: SourceObject, record: ObjectProgress) -> None:
         """Commit the open transaction together with the object's progress record."""
         self._begin()
-        self.kafka.send(self.settings.kafka.progress_topic, key=source.uri.encode("utf-8"), value=record.encode())
-        try:
-            self.kafka.commit_transaction()
-        except Exception as error:
-            self.in_transaction = False
-            raise FatalError(f"committing to Kafka at {self.settings.kafka.bootstrap_servers} failed: "
-                             f"{describe(error)}; the restarted producer resumes at the last committed row") from None
+        self._send(self.settings.kafka.progress_topic, key=source.uri.encode("utf-8"), value=record.encode())
+        self._kafka("committing to", self.kafka.commit_transaction)
         self.in_transaction = False
         self.state[source.uri] = record
 
     def abort(self) -> None:
         if self.in_transaction:
-            try:
-                self.kafka.abort_transaction()
-            finally:
-                self.in_transaction = False
+            self._kafka("aborting the transaction on", self.kafka.abort_transaction)
+            self.in_transaction = False
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> int:
@@ -238,7 +275,7 @@ class Producer:
             self._begin()
             message = RawMessage.from_source_record(record, source_uri=source.uri, source_etag=source.etag,
                                                     ingested_at=dt.datetime.now(dt.timezone.utc))
-            self.kafka.send(topic, key=message.key, value=encode_raw_message(message))
+            self._send(topic, key=message.key, value=encode_raw_message(message))
             last_row = record.source_row
             records += 1
             in_batch += 1
