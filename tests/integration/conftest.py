@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Dict, List
 
@@ -24,16 +25,44 @@ def run(command: List[str], timeout: float = 600, check: bool = True) -> subproc
     return result
 
 
-def on_node(command: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a shell command on the sandbox node over SSH, with the key and port Ansible uses."""
-    ssh = STATE / "ssh"
+def on_sandbox_node(state: Path, address: str, command: str, check: bool = True,
+                    timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a shell command on a node of a sandbox over SSH, with the key and port Ansible uses."""
+    ssh = state / "ssh"
     return run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
                 "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
-                "-o", "BatchMode=yes", "root@127.0.0.1", command], check=check, timeout=timeout)
+                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % address, command],
+               check=check, timeout=timeout)
+
+
+def on_node(command: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a shell command on the one-node sandbox over SSH."""
+    return on_sandbox_node(STATE, "127.0.0.1", command, check=check, timeout=timeout)
+
+
+def playbook_on(inventory: str, name: str, *extra: str, check: bool = True,
+                timeout: float = 1200) -> subprocess.CompletedProcess:
+    """ansible-playbook on an inventory, stdin from /dev/null: no terminal, as in CI (reset.yml then
+    needs reset_confirm=yes)."""
+    return run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", inventory, name, *extra],
+               timeout=timeout, check=check)
 
 
 def node_stdout(command: str) -> str:
     return on_node(command).stdout
+
+
+def verify_on(inventory: str, tmp_path: Path, *extra: str, check: bool = True):
+    """verify.yml on an inventory: its result and the JSON report it wrote (None if none)."""
+    report = tmp_path / ("verify-%s.json" % uuid.uuid4().hex[:6])
+    result = playbook_on(inventory, "playbooks/verify.yml", "-e", "verify_report=%s" % report, *extra, check=check)
+    return result, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def report_counts(report: dict, uri: str) -> tuple:
+    """rows, usa, alerts, out of scope and duplicates of one source object in a verify report."""
+    row = next(item for item in report["objects"] if item["uri"] == uri)
+    return row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]
 
 
 def play_recap(output: str) -> Dict[str, Dict[str, int]]:

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import ROOT, play_recap, run
+from conftest import ROOT, on_sandbox_node, play_recap, playbook_on, report_counts, run, verify_on
 from customer_pipeline.contract.sample_data import generate_bytes
 
 pytestmark = pytest.mark.cluster3
@@ -40,17 +40,11 @@ SAMPLE = "s3://customers/incoming/customers.csv"
 
 def on(node: str, command: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     """A shell command on one node over SSH, with the key Ansible uses."""
-    ssh = STATE / "ssh"
-    return run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
-                "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
-                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % NODES[node], command],
-               check=check, timeout=timeout)
+    return on_sandbox_node(STATE, NODES[node], command, check=check, timeout=timeout)
 
 
 def playbook(name: str, *extra: str, check: bool = True, timeout: float = 1200) -> subprocess.CompletedProcess:
-    # stdin from /dev/null: no terminal, as in CI (reset.yml then needs reset_confirm=yes).
-    return run(["sh", "-c", 'exec "$0" "$@" </dev/null', "ansible-playbook", "-i", INVENTORY, name, *extra],
-               timeout=timeout, check=check)
+    return playbook_on(INVENTORY, name, *extra, check=check, timeout=timeout)
 
 
 def http_json(url: str) -> dict:
@@ -68,14 +62,10 @@ def yarn_apps(states: str = "NEW,NEW_SAVING,SUBMITTED,ACCEPTED,RUNNING") -> List
 
 
 def verify(tmp_path: Path, *extra: str, check: bool = True):
-    report = tmp_path / ("verify-%s.json" % uuid.uuid4().hex[:6])
-    result = playbook("playbooks/verify.yml", "-e", "verify_report=%s" % report, *extra, check=check)
-    return result, (json.loads(report.read_text()) if report.exists() else None)
+    return verify_on(INVENTORY, tmp_path, *extra, check=check)
 
 
-def counts(report: dict, uri: str) -> tuple:
-    row = next(item for item in report["objects"] if item["uri"] == uri)
-    return row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]
+counts = report_counts
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ def test_pipeline_and_sandbox_roles_are_apart():
     # Spark is the pipeline's (a cluster installs it beside its own Spark); the sandbox uses it too.
     assert ROLE_DIRS["spark_runtime"].parent == ROOT / "roles"
     assert {name for name, path in ROLE_DIRS.items() if path.parent == ROOT / "sandbox" / "roles"} == {
-        "sandbox_node", "sandbox_data", "java", "kafka", "hdfs", "yarn", "seaweedfs"}
+        "sandbox_node", "sandbox_data", "java", "zookeeper", "kafka", "hdfs", "yarn", "seaweedfs", "hdp_layout"}
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
