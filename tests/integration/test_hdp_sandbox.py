@@ -5,7 +5,8 @@ sandbox-hdp.hortonworks.com (on 127.0.0.21), Kafka 1.1.1 on ZooKeeper 3.4 and po
 HDFS and YARN of Hadoop 3.1.1, the client commands under /usr/hdp/current, user maria_dev.
 The playbooks run with inventory/hdp-example's own settings (inventory/sandbox-hdp links
 them): deploy.yml installs Spark 3.5 beside the cluster, the job runs on YARN in client mode,
-and deploy → verify → reset → verify reconciles exactly.
+and deploy → verify → reset → verify reconciles exactly; a virtualenv left by another Python
+is made again, and a deploy after a deploy changes nothing.
 """
 
 from __future__ import annotations
@@ -102,7 +103,17 @@ def test_deploy_with_the_example_settings_runs_the_job_on_yarn(tmp_path):
     assert report_counts(report, SAMPLE) == SAMPLE_COUNTS
 
 
-def test_a_second_deploy_changes_nothing():
+def test_a_virtualenv_of_another_python_is_made_again_and_then_deploy_changes_nothing():
+    """The node's Python changed since the last deploy (on HDP: the SCL's Python upgraded, or
+    pipeline_python_interpreter set to another): the producer's virtualenv is made again for it."""
+    venv = "/opt/customer-pipeline/producer/venv"
+    on("sed -i 's/^version = .*/version = 3.9.18/' %s/pyvenv.cfg" % venv)
+    result = playbook_on(INVENTORY, "playbooks/deploy.yml")
+    assert "changed: [%s] => (item=%s (Python 3.9))" % (HOST, venv) in result.stdout, result.stdout[-3000:]
+    assert on("sed -n 's/^version = //p' %s/pyvenv.cfg" % venv).stdout.startswith("3.11.")
+    assert on("%s/bin/python -c 'import customer_pipeline.producer, boto3, kafka'" % venv).returncode == 0
+    assert on("systemctl is-active customer-producer", check=False).stdout.strip() == "active"
+    # And the deploy after it changes nothing.
     result = playbook_on(INVENTORY, "playbooks/deploy.yml")
     recap = play_recap(result.stdout)
     assert all(counters["changed"] == 0 and counters["failed"] == 0 for counters in recap.values()), \
