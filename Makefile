@@ -29,7 +29,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_runtime_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-integration test-cluster test-hdp test-compat clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-integration test-cluster test-hdp test-compat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -135,6 +135,11 @@ cluster-and-hdp-sandbox: venv data
 
 test: checks-and-sandbox ## Everything: lint, unit tests, the three sandboxes and their tests
 	$(MAKE) --no-print-directory integration-and-cluster-sandbox cluster-and-hdp-sandbox test-hdp
+
+# Not part of make test (tests/integration/test_bench_smoke.py runs them on 10,000 rows there).
+bench: sandbox ## Benchmarks on the one-node sandbox, each against a baseline of the same run (docs/benchmarks.md)
+	$(PY) bench/producer_throughput.py --rows $(or $(BENCH_ROWS),1000000)
+	$(PY) bench/producer_memory.py
 
 clean: ## Remove the virtualenv and downloaded artifacts (not the sandbox)
 	rm -rf $(VENV) .cache

@@ -1,4 +1,8 @@
-"""The producer against the sandbox's real S3 (SeaweedFS) and real Kafka broker."""
+"""The producer against the sandbox's real S3 (SeaweedFS) and real Kafka broker.
+
+The tests of what it publishes, of kill -9 and of SIGTERM run once per client library of the
+transactional producer (kafka.client: kafka-python and confluent-kafka): the exactly-once
+design must hold with either."""
 
 from __future__ import annotations
 
@@ -27,6 +31,11 @@ def run_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture(params=["kafka-python", "confluent-kafka"])
+def client(request) -> str:
+    return request.param
+
+
 @pytest.fixture()
 def topic(run_id):
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -39,13 +48,13 @@ def topic(run_id):
     admin.close()
 
 
-def write_settings(tmp_path: Path, run_id: str, topic: str, **producer: str) -> Path:
+def write_settings(tmp_path: Path, run_id: str, topic: str, client: str = "kafka-python", **producer: str) -> Path:
     path = tmp_path / "producer.ini"
     lines = [
         "[s3]", "endpoint_url = http://127.0.0.1:8333", "bucket = customers", "prefix = test-%s/" % run_id,
         "addressing_style = path",
         "[kafka]", "bootstrap_servers = %s" % BOOTSTRAP, "topic = %s" % topic,
-        "progress_topic = progress-%s" % run_id, "transactional_id = producer-%s" % run_id,
+        "progress_topic = progress-%s" % run_id, "transactional_id = producer-%s" % run_id, "client = %s" % client,
         "[producer]", "poll_interval_seconds = 1",
     ] + ["%s = %s" % item for item in producer.items()]
     path.write_text("\n".join(lines) + "\n")
@@ -79,7 +88,7 @@ def read_committed(topic: str) -> List[dict]:
     return messages
 
 
-def test_publishes_the_exact_messages_and_skips_bad_objects(tmp_path, run_id, topic, s3, s3_settings):
+def test_publishes_the_exact_messages_and_skips_bad_objects(tmp_path, run_id, topic, client, s3, s3_settings):
     from customer_pipeline.contract.rules import record_id
 
     prefix = "test-%s/" % run_id
@@ -93,7 +102,7 @@ def test_publishes_the_exact_messages_and_skips_bad_objects(tmp_path, run_id, to
     s3.put_object(Bucket="customers", Key=prefix + "c-rejected.csv", Body=b"customer_id,first_name\n1,x\n")
     s3.put_object(Bucket="customers", Key=prefix + "ignored.txt", Body=good.encode())
 
-    result = run_producer(write_settings(tmp_path, run_id, topic), s3_settings)
+    result = run_producer(write_settings(tmp_path, run_id, topic, client), s3_settings)
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout
     assert "skipping s3://customers/%sb-empty.csv: it is empty (no header)" % prefix in log
@@ -117,17 +126,17 @@ def test_publishes_the_exact_messages_and_skips_bad_objects(tmp_path, run_id, to
         assert message["ingested_at"].endswith("Z")
 
     # A second run finds everything finished and publishes nothing more.
-    again = run_producer(write_settings(tmp_path, run_id, topic), s3_settings)
+    again = run_producer(write_settings(tmp_path, run_id, topic, client), s3_settings)
     assert again.returncode == 0, again.stdout
     assert len(read_committed(topic)) == 3
 
 
-def test_kill_9_mid_object_leaves_no_gap_and_no_duplicate(tmp_path, run_id, topic, s3, s3_settings):
+def test_kill_9_mid_object_leaves_no_gap_and_no_duplicate(tmp_path, run_id, topic, client, s3, s3_settings):
     rows = 20_000
     body = HEADER + "".join("%d,F%d,L%d,c%d@example.com,,,,CA,90210,USA,2024-01-01\n" % (i, i, i, i)
                             for i in range(1, rows + 1))
     s3.put_object(Bucket="customers", Key="test-%s/big.csv" % run_id, Body=body.encode())
-    settings = write_settings(tmp_path, run_id, topic, transaction_records="700", rate_limit="4000",
+    settings = write_settings(tmp_path, run_id, topic, client, transaction_records="700", rate_limit="4000",
                               progress_every_records="1000")
     process = subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
                                env=producer_env(s3_settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -151,11 +160,11 @@ def test_kill_9_mid_object_leaves_no_gap_and_no_duplicate(tmp_path, run_id, topi
     assert sorted(published) == list(range(1, rows + 1))
 
 
-def test_sigterm_commits_the_open_transaction_and_exits_0(tmp_path, run_id, topic, s3, s3_settings):
+def test_sigterm_commits_the_open_transaction_and_exits_0(tmp_path, run_id, topic, client, s3, s3_settings):
     rows = 5_000
     body = HEADER + "".join("%d,F,L,c%d@example.com,,,,CA,90210,USA,2024-01-01\n" % (i, i) for i in range(1, rows + 1))
     s3.put_object(Bucket="customers", Key="test-%s/slow.csv" % run_id, Body=body.encode())
-    settings = write_settings(tmp_path, run_id, topic, rate_limit="1000", transaction_records="100000",
+    settings = write_settings(tmp_path, run_id, topic, client, rate_limit="1000", transaction_records="100000",
                               transaction_seconds="60")
     process = subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
                                env=producer_env(s3_settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -8,12 +8,15 @@ import json
 from typing import List, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from customer_pipeline.contract.counts import ClassCounts, count_object, count_records, main
 from customer_pipeline.contract.csv_reader import EmptyObjectError, MissingColumnsError, SourceRecord, read_records
 from customer_pipeline.contract.messages import (
     RAW_MESSAGE_SCHEMA_DDL,
     RawMessage,
+    RawMessageEncoder,
     decode_raw_message,
     encode_output_message,
     encode_raw_message,
@@ -270,3 +273,26 @@ def test_the_counts_command_prints_one_json_line_per_file(tmp_path, capsys) -> N
 def test_a_source_record_knows_whether_it_is_malformed() -> None:
     assert SourceRecord(1, {}).malformed is False
     assert SourceRecord(1, {}, "x", "why").malformed is True
+
+
+# -- the producer's lean encoder --------------------------------------------------------------
+
+# Any text, control characters, quotes, backslashes, non-BMP characters and lone surrogates' neighbours included.
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@st.composite
+def records(draw) -> SourceRecord:
+    row = draw(st.integers(min_value=1, max_value=10**9))
+    if draw(st.booleans()):
+        return SourceRecord(source_row=row, values={column: None for column in KNOWN_COLUMNS},
+                            raw_line=draw(TEXT), malformed_reason=draw(TEXT))
+    return SourceRecord(source_row=row, values={column: draw(st.none() | TEXT) for column in KNOWN_COLUMNS})
+
+
+@settings(max_examples=300, deadline=None)
+@given(record=records(), uri=TEXT.map(lambda key: "s3://bucket/" + key), etag=TEXT,
+       when=st.datetimes(timezones=st.just(dt.timezone.utc)))
+def test_the_lean_encoder_gives_the_bytes_of_the_reference_path(record, uri, etag, when) -> None:
+    reference = RawMessage.from_source_record(record, source_uri=uri, source_etag=etag, ingested_at=when)
+    assert RawMessageEncoder(uri, etag).encode(record, when) == (reference.key, encode_raw_message(reference))

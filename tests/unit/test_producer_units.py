@@ -29,6 +29,7 @@ def test_settings_defaults_and_prefix_as_folder(tmp_path):
     assert settings.transaction_records == 5000
     assert settings.rate_limit == 0.0
     assert settings.exit_when_idle is False
+    assert settings.kafka.client == "kafka-python"
 
 
 def test_overrides_win_over_the_file(tmp_path):
@@ -37,6 +38,8 @@ def test_overrides_win_over_the_file(tmp_path):
     assert settings.rate_limit == 250.0
     assert settings.s3.prefix == ""
     assert settings.exit_when_idle is True
+    assert producer_config.load(write(tmp_path, MINIMAL), ["kafka.client=confluent-kafka"]).kafka.client == \
+        "confluent-kafka"
 
 
 @pytest.mark.parametrize("override, message", [
@@ -45,6 +48,7 @@ def test_overrides_win_over_the_file(tmp_path):
     ("kafka.security_protocol=TLS", "must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, not 'TLS'"),
     ("producer.exit_when_idle=maybe", "must be true or false"),
     ("s3.bucket=", "setting s3.bucket in "),
+    ("kafka.client=librdkafka", "must be one of kafka-python, confluent-kafka, not 'librdkafka'"),
 ])
 def test_a_wrong_setting_is_named(tmp_path, override, message):
     with pytest.raises(SettingsError, match=None) as error:

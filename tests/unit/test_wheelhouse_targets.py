@@ -241,6 +241,39 @@ def test_the_lock_installs_offline_and_the_clients_import(venv, python_version):
     assert "No broken requirements found." in run([str(path / "bin/pip"), "check", "--disable-pip-version-check"]).stdout
 
 
+# --- With confluent-kafka, the producer's fast client ---------------------------------------------
+
+DEFAULTS = yaml.safe_load((ROOT / "roles/pipeline_python/defaults/main.yml").read_text())
+CONFLUENT_PINS: List[str] = PINS + DEFAULTS["pipeline_python_confluent_kafka_requirements"]
+# pipeline_python_platforms with confluent-kafka: its wheel is manylinux_2_28 only.
+CONFLUENT_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux2014_x86_64"]
+
+
+@pytest.mark.parametrize("python_version", ["3.8", "3.11"])
+def test_the_confluent_kafka_wheelhouse_installs_offline_and_the_adapter_loads(pypi, tmp_path, python_version):
+    house = tmp_path / "house"
+    pip_wheelhouse.ensure_wheelhouse(str(house), CONFLUENT_PINS, python_version, CONFLUENT_PLATFORMS, index_url=pypi,
+                                     python=sys.executable, dependencies="pinned")
+    wheels = sorted(name for name in os.listdir(house) if name.endswith(".whl"))
+    tag = "cp%s" % python_version.replace(".", "")
+    assert "confluent_kafka-2.16.1-%s-%s-manylinux_2_28_x86_64.whl" % (tag, tag) in wheels
+    # typing-extensions only where confluent-kafka asks for it; the other wheels stay pure Python.
+    assert any(name.startswith("typing_extensions-") for name in wheels) == (python_version == "3.8")
+    assert [name for name in wheels if not name.endswith("-none-any.whl")] == [
+        "confluent_kafka-2.16.1-%s-%s-manylinux_2_28_x86_64.whl" % (tag, tag)]
+    python = interpreter(python_version)
+    path = tmp_path / "venv"
+    run([python, "-m", "venv", str(path)])
+    run([str(path / "bin/pip"), "install", "--isolated", "--no-index", "--quiet", "--disable-pip-version-check",
+         "--require-hashes", "--find-links", str(house), "-r", str(house / "requirements.lock")])
+    loaded = run([str(path / "bin/python"), "-c",
+                  "import confluent_kafka, kafka, boto3; "
+                  "from customer_pipeline.producer.confluent_client import ConfluentTransactionalProducer; "
+                  "print(confluent_kafka.version())"],
+                 env={"PYTHONPATH": str(ROOT / "src"), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert loaded.stdout.strip() == "2.16.1"
+
+
 # --- The project's package on Python 3.8 -------------------------------------------------------------
 
 

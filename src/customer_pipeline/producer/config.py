@@ -40,6 +40,9 @@ class KafkaSettings:
     sasl_username: Optional[str]
     sasl_password: Optional[str]
     ssl_cafile: Optional[str]
+    # The transactional producer's client library: kafka-python (pure Python, any glibc) or
+    # confluent-kafka (librdkafka; much faster; glibc 2.28 or newer).
+    client: str = "kafka-python"
 
     def client_options(self) -> Dict[str, Any]:
         """Connection options shared by kafka-python's producer, consumer and admin client."""
@@ -105,6 +108,7 @@ def load(path: Optional[str], overrides: Sequence[str] = ()) -> ProducerSettings
         sasl_username=settings.optional("kafka", "sasl_username"),
         sasl_password=settings.secret("kafka", "sasl_password_env"),
         ssl_cafile=settings.optional("kafka", "ssl_cafile"),
+        client=settings.choice("kafka", "client", "kafka-python", ["kafka-python", "confluent-kafka"]),
     )
     shard_count = settings.integer("producer", "shard_count", 1, minimum=1)
     shard_index = settings.integer("producer", "shard_index", 0, minimum=0)

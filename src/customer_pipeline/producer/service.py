@@ -31,7 +31,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from customer_pipeline.contract.csv_reader import CsvObjectError, EmptyObjectError, MissingColumnsError, open_csv_object
-from customer_pipeline.contract.messages import RawMessage, encode_raw_message
+from customer_pipeline.contract.messages import RawMessageEncoder
 from customer_pipeline.producer import progress as progress_topic
 from customer_pipeline.producer import sharding
 from customer_pipeline.producer.config import ProducerSettings, load
@@ -188,9 +188,10 @@ class Producer:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> int:
-        LOG.info("watching %s every %.0f s, publishing to %s as shard %d of %d (transactional id %s)",
+        LOG.info("watching %s every %.0f s, publishing to %s with %s as shard %d of %d (transactional id %s)",
                  self.settings.s3.uri, self.settings.poll_interval_seconds, self.settings.kafka.topic,
-                 self.settings.shard_index, self.settings.shard_count, self.settings.transactional_id)
+                 self.settings.kafka.client, self.settings.shard_index, self.settings.shard_count,
+                 self.settings.transactional_id)
         while not self.stop.is_set():
             listed = retry(f"listing {self.settings.s3.uri}",
                            lambda: list_csv_objects(self.s3, self.settings.s3), self.settings, self.stop)
@@ -266,6 +267,8 @@ class Producer:
         else:
             LOG.info("ingesting %s (%d bytes)", source.uri, source.size)
         topic = self.settings.kafka.topic
+        # The same bytes as RawMessage.from_source_record + encode_raw_message, a third of the cost.
+        encoder = RawMessageEncoder(source.uri, source.etag)
         last_row = start_row
         in_batch = 0
         batch_started = time.monotonic()
@@ -273,9 +276,8 @@ class Producer:
             if record.source_row <= start_row:
                 continue  # committed before the restart
             self._begin()
-            message = RawMessage.from_source_record(record, source_uri=source.uri, source_etag=source.etag,
-                                                    ingested_at=dt.datetime.now(dt.timezone.utc))
-            self._send(topic, key=message.key, value=encode_raw_message(message))
+            key, value = encoder.encode(record, dt.datetime.now(dt.timezone.utc))
+            self._send(topic, key=key, value=value)
             last_row = record.source_row
             records += 1
             in_batch += 1
@@ -315,6 +317,12 @@ def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
     retry(f"connecting to Kafka at {where}", admin_setup, settings, stop)
 
     def start_producer() -> Any:
+        if settings.kafka.client == "confluent-kafka":
+            from customer_pipeline.producer.confluent_client import ConfluentTransactionalProducer, client_config
+
+            fast = ConfluentTransactionalProducer(client_config(options, settings.transactional_id))
+            fast.init_transactions()  # fences earlier instances, as below
+            return fast
         producer = KafkaProducer(
             transactional_id=settings.transactional_id,
             enable_idempotence=True,

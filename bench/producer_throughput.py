@@ -1,0 +1,194 @@
+"""The producer's throughput against Kafka's own ProducerPerformance, in one run, on the sandbox.
+
+    PYTHONPATH=src python bench/producer_throughput.py [--rows 1000000]      (make bench-producer)
+
+Needs the one-node sandbox (make sandbox): its S3 store, its broker and its Kafka jars. The
+script uploads one generated object of --rows customer rows (the sample data's mix) under a
+prefix of its own, then for each client library of the producer (kafka-python and
+confluent-kafka) runs the real service (`python -m customer_pipeline.producer`, production
+settings: transactions of 5,000 rows, acks=all, idempotence) until it has published the
+object into a topic of its own (3 partitions), and reads its rate from the time between its
+"ingesting" and "finished" lines. The baseline, in the same run: Kafka's ProducerPerformance,
+from the broker's own jars on the node, publishing as many records of the same average size
+with acks=all in transactions. It prints, as a Markdown table, records/s, MB/s, the peak RSS
+of each producer process and the ratio to the baseline (docs/benchmarks.md keeps one).
+A figure is only compared with the baseline of its own run: machines differ, ratios less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / ".state" / "sandbox"
+BOOTSTRAP = "127.0.0.1:9092"
+CLIENTS = ("kafka-python", "confluent-kafka")
+
+
+def on_node(command: str, timeout: float = 900) -> str:
+    ssh = STATE / "ssh"
+    result = subprocess.run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
+                             "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "BatchMode=yes",
+                             "root@127.0.0.1", command], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise SystemExit("on the sandbox node, %s failed: %s" % (command, result.stderr.strip()[-500:]))
+    return result.stdout
+
+
+def s3_client():
+    import boto3
+    from botocore.config import Config
+
+    secrets = STATE / "secrets"
+    if not (secrets / "s3_secret_access_key").exists():
+        raise SystemExit("the sandbox is not built: run make sandbox first")
+    return boto3.client("s3", endpoint_url="http://127.0.0.1:8333", region_name="us-east-1",
+                        aws_access_key_id=(secrets / "s3_access_key_id").read_text().split()[0],
+                        aws_secret_access_key=(secrets / "s3_secret_access_key").read_text().split()[0],
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+def average_message_bytes(body: bytes, uri: str) -> float:
+    """The mean size of the raw messages the producer makes of these rows (first 10,000)."""
+    import io
+
+    from customer_pipeline.contract.csv_reader import open_csv_object
+    from customer_pipeline.contract.messages import RawMessage, encode_raw_message
+
+    now = dt.datetime.now(dt.timezone.utc)
+    sizes = []
+    for record in open_csv_object(io.BytesIO(body)):
+        message = RawMessage.from_source_record(record, source_uri=uri, source_etag="0" * 32, ingested_at=now)
+        sizes.append(len(encode_raw_message(message)))
+        if len(sizes) == 10_000:
+            break
+    return sum(sizes) / len(sizes)
+
+
+def create_topic(name: str) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def delete_topics(names: List[str]) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        admin.delete_topics([name for name in names if name in admin.list_topics()])
+    finally:
+        admin.close()
+
+
+def run_producer(client: str, prefix: str, run_id: str, workdir: Path) -> Tuple[float, int, int]:
+    """(seconds from "ingesting" to "finished", records, peak RSS in KiB) of one producer run."""
+    topic, progress = "bench-raw-%s-%s" % (run_id, client), "bench-progress-%s-%s" % (run_id, client)
+    create_topic(topic)
+    settings = workdir / ("%s.ini" % client)
+    settings.write_text("\n".join([
+        "[s3]", "endpoint_url = http://127.0.0.1:8333", "bucket = customers", "prefix = %s" % prefix,
+        "addressing_style = path",
+        "[kafka]", "bootstrap_servers = %s" % BOOTSTRAP, "topic = %s" % topic, "progress_topic = %s" % progress,
+        "transactional_id = bench-%s-%s" % (run_id, client), "client = %s" % client,
+        "[producer]", "poll_interval_seconds = 1", "exit_when_idle = true", "progress_every_records = 1000000000",
+    ]) + "\n")
+    secrets = STATE / "secrets"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
+               AWS_ACCESS_KEY_ID=(secrets / "s3_access_key_id").read_text().split()[0],
+               AWS_SECRET_ACCESS_KEY=(secrets / "s3_secret_access_key").read_text().split()[0])
+    process = subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    started = finished = None
+    records = 0
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if " ingesting s3://" in line:
+            started = time.monotonic()
+        match = re.search(r"finished s3://\S+: (\d+) records published", line)
+        if match:
+            finished, records = time.monotonic(), int(match.group(1))
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    delete_topics([topic, progress])
+    if process.returncode != 0 or started is None or finished is None:
+        raise SystemExit("the %s producer failed (exit %s):\n%s" % (client, process.returncode, "".join(lines[-20:])))
+    return finished - started, records, usage.ru_maxrss
+
+
+def producer_performance(records: int, record_size: int, run_id: str) -> Tuple[float, float]:
+    """(records/s, MB/s) of Kafka's ProducerPerformance on the node, acks=all, in transactions."""
+    topic = "bench-perf-%s" % run_id
+    create_topic(topic)
+    try:
+        out = on_node(
+            "java -Xmx512m -cp '/opt/kafka/libs/*' -Dlog4j.configuration=file:/etc/kafka/tools-log4j.properties "
+            "org.apache.kafka.tools.ProducerPerformance --topic %s --num-records %d --record-size %d "
+            "--throughput -1 --transaction-duration-ms 2000 --transactional-id bench-perf-%s "
+            "--producer-props bootstrap.servers=%s acks=all enable.idempotence=true linger.ms=20"
+            % (topic, records, record_size, run_id, BOOTSTRAP))
+    finally:
+        delete_topics([topic])
+    final = [line for line in out.splitlines() if "records sent" in line][-1]
+    match = re.search(r"([\d.]+) records/sec \(([\d.]+) MB/sec\)", final)
+    if not match:
+        raise SystemExit("ProducerPerformance printed no rate: %s" % final)
+    return float(match.group(1)), float(match.group(2))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    from customer_pipeline.contract.sample_data import generate_bytes
+
+    run_id = uuid.uuid4().hex[:8]
+    prefix = "bench-%s/" % run_id
+    body = generate_bytes(args.rows)
+    uri = "s3://customers/%scustomers.csv" % prefix
+    size = average_message_bytes(body, uri)
+    s3 = s3_client()
+    s3.put_object(Bucket="customers", Key=prefix + "customers.csv", Body=body)
+    try:
+        baseline_rate, baseline_mb = producer_performance(args.rows, round(size), run_id)
+        results: Dict[str, Tuple[float, int, int]] = {}
+        with tempfile.TemporaryDirectory() as workdir:
+            for client in CLIENTS:
+                results[client] = run_producer(client, prefix, run_id, Path(workdir))
+    finally:
+        s3.delete_object(Bucket="customers", Key=prefix + "customers.csv")
+
+    rows = ["| what | records/s | MB/s | peak RSS | ratio to ProducerPerformance |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            "| Kafka's ProducerPerformance (baseline; %d-byte records, acks=all, transactions) | %.0f | %.1f | | 1.00 |"
+            % (round(size), baseline_rate, baseline_mb)]
+    for client, (seconds, records, rss_kib) in results.items():
+        if records != args.rows:
+            raise SystemExit("the %s producer published %d records of %d" % (client, records, args.rows))
+        rate = records / seconds
+        rows.append("| the producer, %s (S3 to Kafka, transactions of 5,000) | %.0f | %.1f | %.0f MiB | %.2f |"
+                    % (client, rate, rate * size / 1e6, rss_kib / 1024, rate / baseline_rate))
+    table = "\n".join(rows)
+    print("producer throughput, %d rows of %.0f bytes on average (one run, this machine):\n%s" % (args.rows, size, table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
