@@ -95,6 +95,21 @@ def delete_topics(names: List[str]) -> None:
         admin.close()
 
 
+def high_water_kib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), 0 once it is gone.
+
+    Read while it runs: getrusage's ru_maxrss of a child also counts the memory of this
+    script when it forked, which holds the generated object."""
+    try:
+        with open("/proc/%d/status" % pid) as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_producer(client: str, prefix: str, run_id: str, workdir: Path) -> Tuple[float, int, int]:
     """(seconds from "ingesting" to "finished", records, peak RSS in KiB) of one producer run."""
     topic, progress = "bench-raw-%s-%s" % (run_id, client), "bench-progress-%s-%s" % (run_id, client)
@@ -117,19 +132,20 @@ def run_producer(client: str, prefix: str, run_id: str, workdir: Path) -> Tuple[
     started = finished = None
     records = 0
     lines = []
+    peak_kib = 0
     for line in process.stdout:
         lines.append(line)
+        peak_kib = max(peak_kib, high_water_kib(process.pid))
         if " ingesting s3://" in line:
             started = time.monotonic()
         match = re.search(r"finished s3://\S+: (\d+) records published", line)
         if match:
             finished, records = time.monotonic(), int(match.group(1))
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    process.wait()
     delete_topics([topic, progress])
     if process.returncode != 0 or started is None or finished is None:
         raise SystemExit("the %s producer failed (exit %s):\n%s" % (client, process.returncode, "".join(lines[-20:])))
-    return finished - started, records, usage.ru_maxrss
+    return finished - started, records, peak_kib
 
 
 def producer_performance(records: int, record_size: int, run_id: str) -> Tuple[float, float]:
