@@ -137,10 +137,11 @@ test: checks-and-sandbox ## Everything: lint, unit tests, the three sandboxes an
 	$(MAKE) --no-print-directory integration-and-cluster-sandbox cluster-and-hdp-sandbox test-hdp
 
 # Not part of make test (tests/integration/test_bench_smoke.py runs them on 10,000 rows there).
-bench: sandbox ## Benchmarks on the one-node sandbox, each against a baseline of the same run (docs/benchmarks.md)
+bench: sandbox deploy ## Benchmarks on the one-node sandbox, each against a baseline of the same run (docs/benchmarks.md)
 	$(PY) bench/producer_encode.py
 	$(PY) bench/producer_throughput.py --rows $(or $(BENCH_ROWS),1000000)
 	$(PY) bench/producer_memory.py
+	$(PY) bench/stream_job.py --rows $(or $(BENCH_ROWS),1000000)
 
 clean: ## Remove the virtualenv and downloaded artifacts (not the sandbox)
 	rm -rf $(VENV) .cache

@@ -27,35 +27,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
-STATE = ROOT / ".state" / "sandbox"
-BOOTSTRAP = "127.0.0.1:9092"
+from sandbox_node import BOOTSTRAP, ROOT, create_topic, delete_topics, on_node, s3_client, secret
+
 CLIENTS = ("kafka-python", "confluent-kafka")
-
-
-def on_node(command: str, timeout: float = 900) -> str:
-    ssh = STATE / "ssh"
-    result = subprocess.run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
-                             "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "BatchMode=yes",
-                             "root@127.0.0.1", command], capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise SystemExit("on the sandbox node, %s failed: %s" % (command, result.stderr.strip()[-500:]))
-    return result.stdout
-
-
-def s3_client():
-    import boto3
-    from botocore.config import Config
-
-    secrets = STATE / "secrets"
-    if not (secrets / "s3_secret_access_key").exists():
-        raise SystemExit("the sandbox is not built: run make sandbox first")
-    return boto3.client("s3", endpoint_url="http://127.0.0.1:8333", region_name="us-east-1",
-                        aws_access_key_id=(secrets / "s3_access_key_id").read_text().split()[0],
-                        aws_secret_access_key=(secrets / "s3_secret_access_key").read_text().split()[0],
-                        config=Config(s3={"addressing_style": "path"}))
 
 
 def average_message_bytes(body: bytes, uri: str) -> float:
@@ -73,26 +49,6 @@ def average_message_bytes(body: bytes, uri: str) -> float:
         if len(sizes) == 10_000:
             break
     return sum(sizes) / len(sizes)
-
-
-def create_topic(name: str) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
-    finally:
-        admin.close()
-
-
-def delete_topics(names: List[str]) -> None:
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        admin.delete_topics([name for name in names if name in admin.list_topics()])
-    finally:
-        admin.close()
 
 
 def high_water_kib(pid: int) -> int:
@@ -122,10 +78,8 @@ def run_producer(client: str, prefix: str, run_id: str, workdir: Path) -> Tuple[
         "transactional_id = bench-%s-%s" % (run_id, client), "client = %s" % client,
         "[producer]", "poll_interval_seconds = 1", "exit_when_idle = true", "progress_every_records = 1000000000",
     ]) + "\n")
-    secrets = STATE / "secrets"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
-               AWS_ACCESS_KEY_ID=(secrets / "s3_access_key_id").read_text().split()[0],
-               AWS_SECRET_ACCESS_KEY=(secrets / "s3_secret_access_key").read_text().split()[0])
+               AWS_ACCESS_KEY_ID=secret("s3_access_key_id"), AWS_SECRET_ACCESS_KEY=secret("s3_secret_access_key"))
     process = subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None

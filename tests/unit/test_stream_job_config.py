@@ -70,6 +70,8 @@ def test_a_full_file_reads_into_typed_settings(tmp_path: Path) -> None:
         "kafka.sasl.jaas.config": source["kafka.sasl.jaas.config"],
         "kafka.sasl.mechanism": "SCRAM-SHA-512",
         "kafka.security.protocol": "SASL_PLAINTEXT",
+        "kafka.linger.ms": "20",
+        "kafka.batch.size": "1048576",
     }
 
 
@@ -104,12 +106,22 @@ def test_overrides_win_and_may_name_dotted_kafka_options(tmp_path: Path) -> None
     assert dict(config.kafka_options)["security.protocol"] == "SASL_SSL"
 
 
+def test_min_partitions_is_twice_the_cores_unless_set(tmp_path: Path) -> None:
+    path = write(tmp_path, "[kafka]\nbootstrap_servers = 127.0.0.1:9092\n")
+    assert load_config(path).source_min_partitions(cores=2) == 4
+    assert load_config(path, ["kafka.min_partitions=auto"]).source_min_partitions(cores=8) == 16
+    assert load_config(path, ["kafka.min_partitions=3"]).source_min_partitions(cores=2) == 3
+    # A master whose parallelism reads 0 still gets tasks.
+    assert load_config(path).source_min_partitions(cores=0) == 2
+
+
 @pytest.mark.parametrize(
     "text, overrides, message",
     [
         ("[kafka]\n", [], "[kafka] bootstrap_servers: required"),
         (FULL, ["hdfs.output_format=orc"], "[hdfs] output_format: expected one of parquet, json, got 'orc'"),
         (FULL, ["kafka.max_offsets_per_trigger=-3"], "[kafka] max_offsets_per_trigger: expected a positive"),
+        (FULL, ["kafka.min_partitions=0"], "[kafka] min_partitions: expected a positive whole number or 'auto'"),
         (FULL, ["kafka.fail_on_data_loss=maybe"], "[kafka] fail_on_data_loss: expected true or false"),
         (FULL, ["job.trigger_interval=soon"], "[job] trigger_interval: expected a duration"),
         (FULL, ["job.target_country= "], "[job] target_country: must not be empty"),

@@ -29,6 +29,8 @@ from customer_pipeline.settings import Settings, SettingsError, Wording, parse_b
 
 OUTPUT_FORMATS = ("parquet", "json")
 STARTING_OFFSETS = ("earliest", "latest")
+# Kafka producer settings of the sink unless [kafka_options] sets them.
+SINK_DEFAULTS = {"kafka.linger.ms": "20", "kafka.batch.size": str(1 << 20)}
 # Options the job sets itself: an override would break its guarantees.
 RESERVED_KAFKA_OPTIONS = frozenset({"bootstrap.servers", "isolation.level"})
 _INTERVAL = re.compile(r"[0-9]+ *(milliseconds?|seconds?|minutes?|hours?)")
@@ -57,6 +59,9 @@ class StreamConfig:
     kafka_options: Tuple[Tuple[str, str], ...] = ()
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: Optional[int] = 100_000
+    # Spark partitions a micro-batch is read into at least (the Kafka source's
+    # minPartitions); None: twice the job's cores (`source_min_partitions`).
+    min_partitions: Optional[int] = None
     fail_on_data_loss: bool = True
     usa_path: str = "/user/maria_dev/customers_usa"
     alerts_path: str = "/user/maria_dev/customers_alerts"
@@ -88,9 +93,22 @@ class StreamConfig:
             options["maxOffsetsPerTrigger"] = str(self.max_offsets_per_trigger)
         return options
 
+    def source_min_partitions(self, cores: int) -> int:
+        """minPartitions of the Kafka source for a job of `cores` cores.
+
+        Spark reads one task per Kafka partition unless told otherwise: three partitions
+        on two cores left one core idle for the last third of every batch. Twice the
+        cores spreads the work evenly (measured on the sandbox: classifying 200,000 rows
+        took 3.3-3.8 s against 5.5 s). A topic with more partitions keeps one task each."""
+        return self.min_partitions if self.min_partitions is not None else 2 * max(cores, 1)
+
     def kafka_sink_options(self) -> Dict[str, str]:
-        """Options of Spark's Kafka sink (`df.write.format('kafka')`); topic per row."""
-        return self._kafka_client_options()
+        """Options of Spark's Kafka sink (`df.write.format('kafka')`); topic per row.
+
+        Larger batches than the client's defaults (16 KiB, sent at once): a batch's
+        120,000 output messages reached the broker in 1.4 s instead of 2.5 s on the
+        sandbox. [kafka_options] can set either otherwise."""
+        return {**SINK_DEFAULTS, **self._kafka_client_options()}
 
     def _kafka_client_options(self) -> Dict[str, str]:
         options = {f"kafka.{name}": value for name, value in self.kafka_options}
@@ -114,6 +132,14 @@ def _optional_positive_int(value: str) -> Optional[int]:
         return None
     if not value.isascii() or not value.isdigit() or int(value) < 1:
         raise ValueError(f"expected a positive whole number or 'unlimited', got {value!r}")
+    return int(value)
+
+
+def _auto_or_positive_int(value: str) -> Optional[int]:
+    if value.lower() == "auto":
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"expected a positive whole number or 'auto', got {value!r}")
     return int(value)
 
 
@@ -163,6 +189,7 @@ SETTINGS: Dict[Tuple[str, str], Tuple[str, Callable[[str], object]]] = {
     ("kafka", "alerts_topic"): ("alerts_topic", _text),
     ("kafka", "starting_offsets"): ("starting_offsets", _starting_offsets),
     ("kafka", "max_offsets_per_trigger"): ("max_offsets_per_trigger", _optional_positive_int),
+    ("kafka", "min_partitions"): ("min_partitions", _auto_or_positive_int),
     ("kafka", "fail_on_data_loss"): ("fail_on_data_loss", _bool),
     ("hdfs", "usa_path"): ("usa_path", _text),
     ("hdfs", "alerts_path"): ("alerts_path", _text),

@@ -23,6 +23,7 @@ Exit codes: 0 stopped or caught up (available_now), 1 the query failed, 2 bad se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import signal
@@ -30,7 +31,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException, StreamingQueryException
@@ -56,6 +57,10 @@ JOB_SQL_CONF = {
     # Parquet's standard microsecond timestamps rather than Spark's legacy INT96, so
     # other readers (Hive, pandas, Trino) see `ingested_at` as it is.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # Each micro-batch is cached once and read by its four outputs, then dropped: building
+    # a compressed cache cost more than the rest of the caching (200,000 rows: 9.3 s
+    # against 6.1 s uncompressed, measured on the sandbox), and the cache lives seconds.
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
 
@@ -81,8 +86,14 @@ def parse_raw(messages: DataFrame) -> DataFrame:
 
 
 def classify(raw: DataFrame, target_country: str = contract.DEFAULT_TARGET_COUNTRY) -> DataFrame:
-    """Adds `route` and `reasons`; a message lacking what every output needs is unreadable."""
-    rules = spark_rules.classify_columns(target_country)
+    """Adds `route` and `reasons`; a message lacking what every output needs is unreadable.
+
+    Also adds the working columns the rules and the outputs read (each field's present
+    value, whether the country is the target), one projection each, so that each is
+    computed once per row."""
+    cleaned = raw.select("*", *spark_rules.clean_columns())
+    targeted = cleaned.select("*", spark_rules.target_column(target_country))
+    rules = spark_rules.classify_columns()
     readable = (
         F.col("record_id").isNotNull()
         & F.col("source_uri").isNotNull()
@@ -90,7 +101,7 @@ def classify(raw: DataFrame, target_country: str = contract.DEFAULT_TARGET_COUNT
         & spark_rules.ingested_at_value().isNotNull()
     )
     route = F.when(readable, rules[spark_rules.ROUTE_COLUMN]).otherwise(F.lit(ROUTE_UNREADABLE))
-    return raw.withColumn(spark_rules.REASONS_COLUMN, rules[spark_rules.REASONS_COLUMN]).withColumn(
+    return targeted.withColumn(spark_rules.REASONS_COLUMN, rules[spark_rules.REASONS_COLUMN]).withColumn(
         spark_rules.ROUTE_COLUMN, route
     )
 
@@ -116,6 +127,25 @@ def topic_messages(rows: DataFrame, topic: str) -> DataFrame:
     )
 
 
+class StepTimer:
+    """Milliseconds spent in each named step of a micro-batch, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.steps: Dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.monotonic() - started
+
+    def summary(self) -> str:
+        """E.g. `count 420, usa 1310, alerts 980, topics 650 ms`."""
+        return ", ".join(f"{name} {round(seconds * 1000)}" for name, seconds in self.steps.items()) + " ms"
+
+
 class BatchProcessor:
     """The `foreachBatch` function: writes one micro-batch everywhere, logs one line."""
 
@@ -125,6 +155,9 @@ class BatchProcessor:
         # JSON datasets format dates and timestamps as the topics do (Spark's default
         # keeps milliseconds only and the session's time zone).
         options = spark_rules.TO_JSON_OPTIONS if config.output_format == "json" else {}
+        # Files per batch and dataset: one per core. The batch is read in more tasks than
+        # there are cores (min_partitions), which would otherwise mean as many small files.
+        self.files_per_batch = max(spark.sparkContext.defaultParallelism, 1)
         self.usa_writer = BatchDatasetWriter(spark, config.usa_path, config.output_format, options)
         self.alerts_writer = BatchDatasetWriter(spark, config.alerts_path, config.output_format, options)
 
@@ -139,26 +172,32 @@ class BatchProcessor:
 
     def process(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        # Seconds of each step, logged with the batch: where a batch's time goes.
+        steps = StepTimer()
         # Read from Kafka once, however many outputs use the rows.
         batch.persist()
         try:
-            counts = self.count_routes(batch)
-            usa = usa_rows(batch, self.config.target_country)
-            alerts = alert_rows(batch)
-            usa_result = self.usa_writer.write(usa, batch_id, has_rows=counts[contract.ROUTE_USA] > 0)
-            alerts_result = self.alerts_writer.write(alerts, batch_id, has_rows=counts[contract.ROUTE_ALERTS] > 0)
+            with steps("count"):
+                counts = self.count_routes(batch)
+            usa = usa_rows(batch, self.config.target_country).coalesce(self.files_per_batch)
+            alerts = alert_rows(batch).coalesce(self.files_per_batch)
+            with steps("usa"):
+                usa_result = self.usa_writer.write(usa, batch_id, has_rows=counts[contract.ROUTE_USA] > 0)
+            with steps("alerts"):
+                alerts_result = self.alerts_writer.write(alerts, batch_id, has_rows=counts[contract.ROUTE_ALERTS] > 0)
             if counts[contract.ROUTE_USA] or counts[contract.ROUTE_ALERTS]:
                 messages = topic_messages(usa, self.config.usa_topic).unionByName(
                     topic_messages(alerts, self.config.alerts_topic)
                 )
-                messages.write.format("kafka").options(**self.config.kafka_sink_options()).save()
+                with steps("topics"):
+                    messages.write.format("kafka").options(**self.config.kafka_sink_options()).save()
             if counts[ROUTE_UNREADABLE]:
                 self.log_unreadable(batch, batch_id, counts[ROUTE_UNREADABLE])
         finally:
             batch.unpersist()
         replayed = [name for name, result in (("usa", usa_result), ("alerts", alerts_result)) if result.skipped]
         LOG.info(
-            "batch %d: %d rows in, usa %d, alerts %d, out_of_scope %d, unreadable %d, %d ms%s",
+            "batch %d: %d rows in, usa %d, alerts %d, out_of_scope %d, unreadable %d, %d ms (%s)%s",
             batch_id,
             sum(counts.values()),
             counts[contract.ROUTE_USA],
@@ -166,6 +205,7 @@ class BatchProcessor:
             counts[contract.ROUTE_OUT_OF_SCOPE],
             counts[ROUTE_UNREADABLE],
             round((time.monotonic() - started) * 1000),
+            steps.summary(),
             f" (replayed: {' and '.join(replayed)} dataset(s) already held it, topics resent)" if replayed else "",
         )
 
@@ -191,7 +231,13 @@ class BatchProcessor:
 
 
 def start_query(spark: SparkSession, config: StreamConfig, stop: Optional[GracefulStop] = None) -> Any:
-    messages = spark.readStream.format("kafka").options(**config.kafka_source_options()).load()
+    cores = spark.sparkContext.defaultParallelism
+    messages = (
+        spark.readStream.format("kafka")
+        .options(**config.kafka_source_options())
+        .option("minPartitions", str(config.source_min_partitions(cores)))
+        .load()
+    )
     classified = classify(parse_raw(messages), config.target_country)
     writer = (
         classified.writeStream.queryName(config.app_name)

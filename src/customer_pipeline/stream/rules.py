@@ -34,7 +34,8 @@ from customer_pipeline.contract.messages import INGESTED_AT_SPARK_PATTERN
 
 # The contract's whitespace as a Java regex character class body.
 WS = " \\t\\r\\n\\x0B\\x0C"
-_TRIM = f"\\A[{WS}]+|[{WS}]+\\z"
+# The same six characters themselves, for `btrim`.
+WS_CHARACTERS = " \t\r\n\x0b\x0c"
 _WS_RUN = f"[{WS}]+"
 _DIGITS = "\\A[0-9]+\\z"
 _LEADING_ZEROS = "\\A0+"
@@ -95,10 +96,15 @@ TO_JSON_OPTIONS: Dict[str, str] = {
 
 ROUTE_COLUMN = "route"
 REASONS_COLUMN = "reasons"
+# Working columns of a classified frame (never written): names no raw message field has.
+CLEAN_PREFIX = "__clean_"
+TARGET_COLUMN = "__is_target"
 
 
 def trim(value: Column) -> Column:
-    return F.regexp_replace(value, _TRIM, "")
+    # btrim strips a set of characters without a regex: a fifth of the classification's
+    # time went to regex trims (200,000 rows: 1.4 s of 3.7 s, measured on the sandbox).
+    return F.btrim(value, F.lit(WS_CHARACTERS))
 
 
 def present(value: Column) -> Column:
@@ -168,14 +174,42 @@ def _reason(condition: Column, code: str) -> Column:
     return F.when(condition, F.lit(code))
 
 
-def classify_columns(target_country: str = contract.DEFAULT_TARGET_COUNTRY) -> Dict[str, Column]:
-    """`route` and sorted `reasons` of a raw message whose fields are top-level columns."""
+def clean_name(column: str) -> str:
+    """The name of the column holding `column`'s present value (see `clean_columns`)."""
+    return f"{CLEAN_PREFIX}{column}"
+
+
+def clean_columns() -> List[Column]:
+    """Every known column's present value (trimmed; null when missing), as its own column.
+
+    The rules and both outputs read these columns, so each value is trimmed once per
+    row. Inlined into every rule instead, the trims ran dozens of times per row (Spark does
+    not share them across the branches of `when`): classifying 200,000 rows took 6.8 s
+    of the sandbox's two cores. Spark keeps them a projection of their own, since an
+    expression that is not cheap and is read more than once is not inlined
+    (CollapseProject, Spark 3.3 on).
+    """
+    return [present(F.col(column)).alias(clean_name(column)) for column in contract.KNOWN_COLUMNS]
+
+
+def _clean() -> Dict[str, Column]:
+    return {column: F.col(clean_name(column)) for column in contract.KNOWN_COLUMNS}
+
+
+def target_column(target_country: str = contract.DEFAULT_TARGET_COUNTRY) -> Column:
+    """Whether the record's country is the target country (rule 6), on `clean_columns`."""
+    clean = _clean()
     target_key = contract.country_key(contract.target_name(target_country))
-    clean = {column: present(F.col(column)) for column in contract.KNOWN_COLUMNS}
     raw_key = country_key(clean["country"])
     # The key of the normalised country: `USA` for every alias of rule 6.
     normalised_key = F.when(raw_key.isin(*sorted(contract.USA_ALIASES)), F.lit(contract.USA.lower())).otherwise(raw_key)
-    is_target = clean["country"].isNotNull() & (normalised_key == F.lit(target_key))
+    return (clean["country"].isNotNull() & (normalised_key == F.lit(target_key))).alias(TARGET_COLUMN)
+
+
+def classify_columns() -> Dict[str, Column]:
+    """`route` and sorted `reasons` of a raw message, on `clean_columns` and `target_column`."""
+    clean = _clean()
+    is_target = F.col(TARGET_COLUMN)
     customer_id = clean["customer_id"]
     state = clean["state"]
     zip_code = clean["zip_code"]
@@ -213,7 +247,7 @@ def ingested_at_value() -> Column:
 
 def usa_columns(target_country: str = contract.DEFAULT_TARGET_COUNTRY) -> List[Column]:
     """The USA dataset's columns, for rows whose route is `usa` (every rule passed)."""
-    clean = {column: present(F.col(column)) for column in contract.KNOWN_COLUMNS}
+    clean = _clean()
     values: Dict[str, Column] = {
         "customer_id": customer_id_value(clean["customer_id"]),
         "first_name": clean["first_name"],
@@ -240,7 +274,7 @@ def alert_columns() -> List[Column]:
     malformed = F.coalesce(F.col("malformed"), F.lit(False))
     values: Dict[str, Column] = {
         # A malformed record's fields cannot be matched to the header: all null.
-        **{column: F.when(~malformed, present(F.col(column))) for column in contract.KNOWN_COLUMNS},
+        **{column: F.when(~malformed, value) for column, value in _clean().items()},
         "raw_line": F.when(malformed, F.col("raw_line")),
         "alert_reasons": F.col(REASONS_COLUMN),
         "source_uri": F.col("source_uri"),

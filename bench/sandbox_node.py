@@ -1,0 +1,68 @@
+"""What the benches share: the one-node sandbox's node (SSH), its S3 store and its broker.
+
+The benches run from the controller with `python bench/NAME.py`, so this folder is on
+sys.path and they import it as `sandbox_node`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any, List
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / ".state" / "sandbox"
+BOOTSTRAP = "127.0.0.1:9092"
+S3_ENDPOINT = "http://127.0.0.1:8333"
+
+
+def ssh_command(command: str) -> List[str]:
+    ssh = STATE / "ssh"
+    return ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
+            "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "BatchMode=yes",
+            "root@127.0.0.1", command]
+
+
+def on_node(command: str, timeout: float = 900, stdin: str = "") -> str:
+    """Runs `command` as root on the node; its output, or the bench stops with its error."""
+    result = subprocess.run(ssh_command(command), input=stdin, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise SystemExit("on the sandbox node, %s failed: %s" % (command, result.stderr.strip()[-500:]))
+    return result.stdout
+
+
+def secret(name: str) -> str:
+    path = STATE / "secrets" / name
+    if not path.exists():
+        raise SystemExit("the sandbox is not built: run make sandbox first")
+    return path.read_text().split()[0]
+
+
+def s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=S3_ENDPOINT, region_name="us-east-1",
+                        aws_access_key_id=secret("s3_access_key_id"),
+                        aws_secret_access_key=secret("s3_secret_access_key"),
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+def create_topic(name: str, partitions: int = 3) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def delete_topics(names: List[str]) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        admin.delete_topics([name for name in names if name in admin.list_topics()])
+    finally:
+        admin.close()

@@ -1,0 +1,32 @@
+"""bench/stream_job.py runs on 10,000 rows, so that it cannot rot (make bench runs it on 1,000,000).
+
+It needs the deployed job (it runs the unit's own spark-submit line), so it lives apart from
+test_bench_smoke.py and runs after test_deploy.py (file order). Figures are not asserted:
+only that the ceiling and the job each read every row (the bench stops otherwise), that the
+table has its ratio, and that the services it stopped for its runs are active again.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from conftest import ROOT, node_stdout, run
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_the_stream_job_bench_runs_on_10000_rows():
+    before = node_stdout("systemctl is-active customer-producer customer-stream || true").split()
+    result = run([sys.executable, str(ROOT / "bench" / "stream_job.py"), "--rows", "10000"], timeout=900)
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in result.stdout.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    ceiling = next(cells for name, cells in rows.items() if name.startswith("plain batch job"))
+    job = next(cells for name, cells in rows.items() if name.startswith("the streaming job"))
+    assert ceiling[2].strip() == "1.00" and float(job[2]) > 0, result.stdout
+    assert re.search(r"fixed cost of a micro-batch .*\| [\d.]+ \|", result.stdout), result.stdout
+    # Every step of the job's batches is accounted for.
+    assert {"count", "usa", "alerts", "topics"} <= set(rows), result.stdout
+    assert node_stdout("systemctl is-active customer-producer customer-stream || true").split() == before
