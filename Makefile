@@ -13,6 +13,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DATA_ROWS ?= 10000
 DATA := files/customers.csv
 PYTEST_ARGS ?=
+# A comma inside a function call's argument.
+, := ,
 
 # The sandbox: one node (inventory/sandbox), or NODES=3 (inventory/sandbox3: three nodes with
 # three Kafka brokers, HDFS with two DataNodes, YARN), or PROFILE=hdp (inventory/sandbox-hdp:
@@ -136,12 +138,10 @@ cluster-and-hdp-sandbox: venv data
 test: checks-and-sandbox ## Everything: lint, unit tests, the three sandboxes and their tests
 	$(MAKE) --no-print-directory integration-and-cluster-sandbox cluster-and-hdp-sandbox test-hdp
 
-# Not part of make test (tests/integration/test_bench_smoke.py runs them on 10,000 rows there).
-bench: sandbox deploy ## Benchmarks on the one-node sandbox, each against a baseline of the same run (docs/benchmarks.md)
-	$(PY) bench/producer_encode.py
-	$(PY) bench/producer_throughput.py --rows $(or $(BENCH_ROWS),1000000)
-	$(PY) bench/producer_memory.py
-	$(PY) bench/stream_job.py --rows $(or $(BENCH_ROWS),1000000)
+# Not part of make test (tests/integration/test_bench_smoke.py and test_stream_bench_smoke.py run
+# each bench on 10,000 rows there).
+bench: sandbox deploy ## Benchmarks on the one-node sandbox, each against a baseline of the same run; writes their tables into docs/benchmarks.md
+	$(PY) bench/report.py --rows $(or $(BENCH_ROWS),1000000) --curve $(or $(BENCH_ROWS),100000$(,)1000000$(,)3000000)
 
 clean: ## Remove the virtualenv and downloaded artifacts (not the sandbox)
 	rm -rf $(VENV) .cache

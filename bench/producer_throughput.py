@@ -32,6 +32,13 @@ from typing import Dict, Tuple
 from sandbox_node import BOOTSTRAP, ROOT, create_topic, delete_topics, on_node, s3_client, secret
 
 CLIENTS = ("kafka-python", "confluent-kafka")
+# --matrix: (client, compression, batch_size, linger_ms) besides the defaults of each client.
+MATRIX = [
+    *(("kafka-python", compression, batch, linger)
+      for compression in ("none", "gzip") for batch in (16 * 1024, 1024 * 1024) for linger in (5, 50)),
+    *(("confluent-kafka", compression, 1024 * 1024, 20) for compression in ("gzip", "lz4", "zstd")),
+    ("confluent-kafka", "none", 64 * 1024, 5),
+]
 
 
 def average_message_bytes(body: bytes, uri: str) -> float:
@@ -66,16 +73,19 @@ def high_water_kib(pid: int) -> int:
     return 0
 
 
-def run_producer(client: str, prefix: str, run_id: str, workdir: Path) -> Tuple[float, int, int]:
-    """(seconds from "ingesting" to "finished", records, peak RSS in KiB) of one producer run."""
-    topic, progress = "bench-raw-%s-%s" % (run_id, client), "bench-progress-%s-%s" % (run_id, client)
+def run_producer(client: str, prefix: str, run_id: str, workdir: Path,
+                 batching: Tuple[str, ...] = ()) -> Tuple[float, int, int]:
+    """(seconds from "ingesting" to "finished", records, peak RSS in KiB) of one producer run;
+    `batching`: [kafka] settings lines (compression, batch_size, linger_ms) besides the defaults."""
+    name = "-".join([client, *(line.split(" = ")[1] for line in batching)])
+    topic, progress = "bench-raw-%s-%s" % (run_id, name), "bench-progress-%s-%s" % (run_id, name)
     create_topic(topic)
-    settings = workdir / ("%s.ini" % client)
+    settings = workdir / ("%s.ini" % name)
     settings.write_text("\n".join([
         "[s3]", "endpoint_url = http://127.0.0.1:8333", "bucket = customers", "prefix = %s" % prefix,
         "addressing_style = path",
         "[kafka]", "bootstrap_servers = %s" % BOOTSTRAP, "topic = %s" % topic, "progress_topic = %s" % progress,
-        "transactional_id = bench-%s-%s" % (run_id, client), "client = %s" % client,
+        "transactional_id = bench-%s-%s" % (run_id, name), "client = %s" % client, *batching,
         "[producer]", "poll_interval_seconds = 1", "exit_when_idle = true", "progress_every_records = 1000000000",
     ]) + "\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
@@ -125,6 +135,8 @@ def producer_performance(records: int, record_size: int, run_id: str) -> Tuple[f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--matrix", action="store_true",
+                        help="also run each client with other compression, batch size and linger settings")
     args = parser.parse_args()
 
     from customer_pipeline.contract.sample_data import generate_bytes
@@ -142,6 +154,12 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as workdir:
             for client in CLIENTS:
                 results[client] = run_producer(client, prefix, run_id, Path(workdir))
+            if args.matrix:
+                matrix = {"%s, compression %s, batch_size %d, linger_ms %d" % variant: run_producer(
+                    variant[0], prefix, run_id, Path(workdir), ("compression = %s" % variant[1],
+                                                                 "batch_size = %d" % variant[2],
+                                                                 "linger_ms = %d" % variant[3]))
+                          for variant in MATRIX}
     finally:
         s3.delete_object(Bucket="customers", Key=prefix + "customers.csv")
 
@@ -155,6 +173,11 @@ def main() -> int:
         rate = records / seconds
         rows.append("| the producer, %s (S3 to Kafka, transactions of 5,000) | %.0f | %.1f | %.0f MiB | %.2f |"
                     % (client, rate, rate * size / 1e6, rss_kib / 1024, rate / baseline_rate))
+    if args.matrix:
+        for name, (seconds, records, rss_kib) in matrix.items():
+            rate = records / seconds
+            rows.append("| the producer, %s | %.0f | %.1f | %.0f MiB | %.2f |"
+                        % (name, rate, rate * size / 1e6, rss_kib / 1024, rate / baseline_rate))
     table = "\n".join(rows)
     print("producer throughput, %d rows of %.0f bytes on average (one run, this machine):\n%s" % (args.rows, size, table))
     return 0

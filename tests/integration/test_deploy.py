@@ -1,6 +1,7 @@
 """deploy.yml on the sandbox: the user's own command takes the node to a running pipeline.
 
-Runs first among the integration tests (file order): from a node that `make sandbox`
+Runs first among the integration tests that need the pipeline (file order; test_bench_smoke.py
+needs none and runs before it): from a node that `make sandbox`
 left with nothing deployed, or from an earlier deploy (then it is a no-op).
 """
 

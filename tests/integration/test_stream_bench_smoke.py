@@ -1,7 +1,7 @@
-"""bench/stream_job.py runs on 10,000 rows, so that it cannot rot (make bench runs it on 1,000,000).
+"""bench/stream_job.py and bench/end_to_end.py run on 10,000 rows, so that they cannot rot (make bench: 1,000,000 and more).
 
-It needs the deployed job (it runs the unit's own spark-submit line), so it lives apart from
-test_bench_smoke.py and runs after test_deploy.py (file order). Figures are not asserted:
+Both need the deployed job (they run the unit's own spark-submit line), so they live apart from
+test_bench_smoke.py and run after test_deploy.py (file order). Figures are not asserted:
 only that the ceiling and the job each read every row (the bench stops otherwise), that the
 table has its ratio, and that the services it stopped for its runs are active again.
 """
@@ -30,3 +30,14 @@ def test_the_stream_job_bench_runs_on_10000_rows():
     # Every step of the job's batches is accounted for.
     assert {"count", "usa", "alerts", "topics"} <= set(rows), result.stdout
     assert node_stdout("systemctl is-active customer-producer customer-stream || true").split() == before
+
+
+def test_the_end_to_end_bench_runs_on_10000_rows():
+    result = run([sys.executable, str(ROOT / "bench" / "end_to_end.py"), "--rows", "10000"], timeout=900)
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
+            if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 1 and rows[0][0].strip() == "10000", result.stdout
+    seconds, p50, p95 = (float(rows[0][index].strip().rstrip(" s")) for index in (1, 6, 7))
+    # Every row was found in a micro-batch that ended after it was read, and none after the last.
+    assert 0 < p50 <= p95 <= seconds, result.stdout
+    assert rows[0][9].strip() == "1.00", result.stdout

@@ -42,6 +42,18 @@ def test_overrides_win_over_the_file(tmp_path):
         "confluent-kafka"
 
 
+def test_batching_settings_reach_both_clients(tmp_path):
+    from customer_pipeline.producer.confluent_client import client_config
+
+    default = producer_config.load(write(tmp_path, MINIMAL)).kafka
+    assert (default.compression, default.batch_size, default.linger_ms) == (
+        producer_config.DEFAULT_COMPRESSION, producer_config.DEFAULT_BATCH_SIZE, producer_config.DEFAULT_LINGER_MS)
+    kafka = producer_config.load(write(tmp_path, MINIMAL), [
+        "kafka.client=confluent-kafka", "kafka.compression=lz4", "kafka.batch_size=65536", "kafka.linger_ms=5"]).kafka
+    config = client_config(kafka.client_options(), "t", kafka.compression, kafka.batch_size, kafka.linger_ms)
+    assert (config["compression.type"], config["batch.size"], config["linger.ms"]) == ("lz4", 65536, 5)
+
+
 @pytest.mark.parametrize("override, message", [
     ("producer.transaction_records=zero", "setting producer.transaction_records in "),
     ("producer.transaction_records=0", "must be at least 1, not 0"),
@@ -49,6 +61,9 @@ def test_overrides_win_over_the_file(tmp_path):
     ("producer.exit_when_idle=maybe", "must be true or false"),
     ("s3.bucket=", "setting s3.bucket in "),
     ("kafka.client=librdkafka", "must be one of kafka-python, confluent-kafka, not 'librdkafka'"),
+    ("kafka.compression=lz4", "lz4 needs client = confluent-kafka (with kafka-python: none, gzip)"),
+    ("kafka.compression=brotli", "must be one of none, gzip, lz4, zstd, snappy, not 'brotli'"),
+    ("kafka.batch_size=100", "must be at least 1024, not 100"),
 ])
 def test_a_wrong_setting_is_named(tmp_path, override, message):
     with pytest.raises(SettingsError, match=None) as error:

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from customer_pipeline.producer.config import DEFAULT_BATCH_SIZE, DEFAULT_COMPRESSION, DEFAULT_LINGER_MS
+
 # librdkafka's settings for the production design: idempotent, acks from every in-sync
-# replica, batches of up to 1 MiB after a few milliseconds (the linger kafka-python is given;
-# batch size and compression are not yet chosen by measurement, docs/benchmarks.md).
+# replica; compression, batch size and linger come from the [kafka] settings.
 PRODUCER_DEFAULTS: Dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
-    "linger.ms": 20,
-    "batch.size": 1024 * 1024,
-    "compression.type": "none",
     "message.max.bytes": 2 * 1024 * 1024,
 }
 # Seconds a transactional call may wait for the coordinator before it raises.
@@ -49,9 +47,17 @@ class ConfluentKafkaError(Exception):
         self.name = name
 
 
-def client_config(options: Dict[str, Any], transactional_id: str) -> Dict[str, Any]:
-    """librdkafka's configuration from the kafka-python options of KafkaSettings.client_options."""
+def client_config(
+    options: Dict[str, Any],
+    transactional_id: str,
+    compression: str = DEFAULT_COMPRESSION,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    linger_ms: int = DEFAULT_LINGER_MS,
+) -> Dict[str, Any]:
+    """librdkafka's configuration from the kafka-python options of KafkaSettings.client_options
+    and the [kafka] batching settings."""
     config: Dict[str, Any] = dict(PRODUCER_DEFAULTS)
+    config.update({"compression.type": compression, "batch.size": batch_size, "linger.ms": linger_ms})
     config["bootstrap.servers"] = ",".join(options["bootstrap_servers"])
     config["security.protocol"] = options.get("security_protocol", "PLAINTEXT")
     config["transactional.id"] = transactional_id

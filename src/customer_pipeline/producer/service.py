@@ -320,15 +320,18 @@ def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
         if settings.kafka.client == "confluent-kafka":
             from customer_pipeline.producer.confluent_client import ConfluentTransactionalProducer, client_config
 
-            fast = ConfluentTransactionalProducer(client_config(options, settings.transactional_id))
+            kafka = settings.kafka
+            fast = ConfluentTransactionalProducer(client_config(
+                options, settings.transactional_id, kafka.compression, kafka.batch_size, kafka.linger_ms))
             fast.init_transactions()  # fences earlier instances, as below
             return fast
         producer = KafkaProducer(
             transactional_id=settings.transactional_id,
             enable_idempotence=True,
             acks="all",
-            linger_ms=20,
-            compression_type=None,
+            linger_ms=settings.kafka.linger_ms,
+            batch_size=settings.kafka.batch_size,
+            compression_type=None if settings.kafka.compression == "none" else settings.kafka.compression,
             max_request_size=2 * 1024 * 1024,
             **options,
         )
