@@ -46,8 +46,9 @@ def test_batching_settings_reach_both_clients(tmp_path):
     from customer_pipeline.producer.confluent_client import client_config
 
     default = producer_config.load(write(tmp_path, MINIMAL)).kafka
-    assert (default.compression, default.batch_size, default.linger_ms) == (
-        producer_config.DEFAULT_COMPRESSION, producer_config.DEFAULT_BATCH_SIZE, producer_config.DEFAULT_LINGER_MS)
+    assert (default.compression, default.batch_size, default.linger_ms) == ("gzip", 1024 * 1024, 20)
+    fast = producer_config.load(write(tmp_path, MINIMAL), ["kafka.client=confluent-kafka"]).kafka
+    assert fast.compression == "none"
     kafka = producer_config.load(write(tmp_path, MINIMAL), [
         "kafka.client=confluent-kafka", "kafka.compression=lz4", "kafka.batch_size=65536", "kafka.linger_ms=5"]).kafka
     config = client_config(kafka.client_options(), "t", kafka.compression, kafka.batch_size, kafka.linger_ms)

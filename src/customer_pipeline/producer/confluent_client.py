@@ -50,7 +50,7 @@ class ConfluentKafkaError(Exception):
 def client_config(
     options: Dict[str, Any],
     transactional_id: str,
-    compression: str = DEFAULT_COMPRESSION,
+    compression: str = DEFAULT_COMPRESSION["confluent-kafka"],
     batch_size: int = DEFAULT_BATCH_SIZE,
     linger_ms: int = DEFAULT_LINGER_MS,
 ) -> Dict[str, Any]:
