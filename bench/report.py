@@ -75,6 +75,7 @@ def main() -> int:
         ["bench/producer_memory.py"],
         ["bench/stream_job.py", "--rows", str(args.rows)],
         ["bench/end_to_end.py", "--rows", args.curve],
+        ["bench/deploy_time.py"],
     ]
     results = [(command, run(command)) for command in commands]
     write(DOC, section(results))
