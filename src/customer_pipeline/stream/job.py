@@ -10,7 +10,7 @@ contract's rules (`stream.rules`, native Spark SQL) and then, in `foreachBatch`:
    (`stream.batch_commit`), so a replay after a crash of the driver never duplicates a row;
 2. the same rows go to `customers-usa` / `customers-alerts` as JSON keyed by
    `record_id` (at least once: a replayed batch sends its messages again);
-3. one line is logged: batch id, rows in, rows per class, duration.
+3. one line is logged: batch id, rows in, rows per class, duration and each step's.
 
 out_of_scope rows are only counted. Messages that cannot be read as raw messages (not
 JSON, no record_id, ...) cannot be routed: they are counted as `unreadable` and logged
@@ -172,7 +172,7 @@ class BatchProcessor:
 
     def process(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        # Seconds of each step, logged with the batch: where a batch's time goes.
+        # The time of each step, logged with the batch: where a batch's time goes.
         steps = StepTimer()
         # Read from Kafka once, however many outputs use the rows.
         batch.persist()
