@@ -46,11 +46,24 @@ def run(command: List[str]) -> str:
     return "".join(lines).strip()
 
 
+def as_markdown(output: str) -> str:
+    """A bench's printed lines as Markdown: its tables kept whole, every other line a paragraph."""
+    lines: List[str] = []
+    in_table = False
+    for line in output.splitlines():
+        table_row = line.startswith("|")
+        if lines and lines[-1] and not (table_row and in_table):
+            lines.append("")
+        lines.append(line)
+        in_table = table_row
+    return "\n".join(lines)
+
+
 def section(results: List[Tuple[List[str], str]]) -> str:
     parts = [BEGIN, "", "Last `make bench`: %s, on this machine (%s), the one-node sandbox." % (
         dt.date.today().isoformat(), machine())]
     for command, output in results:
-        parts += ["", "```sh", "python %s" % " ".join(command), "```", "", output]
+        parts += ["", "```sh", "python %s" % " ".join(command), "```", "", as_markdown(output)]
     return "\n".join(parts + ["", END])
 
 

@@ -23,3 +23,8 @@ def test_the_section_is_added_once_then_replaced_in_place(tmp_path: Path) -> Non
     assert second.count(report.BEGIN) == 1 and second.count(report.END) == 1
     assert "| a | 1 |" not in second and "| b | 2 |" in second
     assert second.startswith("# Benchmarks\n\nanalysis written by hand\n") and second.endswith("\nmore analysis below\n")
+
+
+def test_tables_stay_whole_and_text_lines_are_paragraphs() -> None:
+    printed = "title line\n| a | b |\n| --- | --- |\n| 1 | 2 |\nnote one\nnote two"
+    assert report.as_markdown(printed) == "title line\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\nnote one\n\nnote two"
