@@ -28,7 +28,6 @@ import argparse
 import bisect
 import datetime as dt
 import json
-import os
 import re
 import signal
 import statistics
@@ -42,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from sandbox_node import BOOTSTRAP, ROOT, S3_ENDPOINT, create_topic, delete_topics, on_node, s3_client, secret
-from stream_job import BATCH, SERVICES, deployed_command, on_node_as_job, with_settings
+from sandbox_node import BOOTSTRAP, create_topic, delete_topics, on_node, s3_client, services_stopped, start_producer
+from stream_job import BATCH, deployed_command, on_node_as_job, with_settings
 
 INGESTED_AT = re.compile(rb'"ingested_at":"([^"]+)"')
 
@@ -81,23 +80,6 @@ class Lines:
                 tail = "".join(line for _, line in self.lines[-30:])
                 raise SystemExit("%s did not log %r (exit %s):\n%s" % (what, text, self.process.poll(), tail))
             time.sleep(0.2)
-
-
-def start_producer(client: str, prefix: str, raw: str, run_id: str, workdir: Path) -> Lines:
-    settings = workdir / "producer.ini"
-    settings.write_text("\n".join([
-        "[s3]", "endpoint_url = %s" % S3_ENDPOINT, "bucket = customers", "prefix = %s" % prefix,
-        "addressing_style = path",
-        "[kafka]", "bootstrap_servers = %s" % BOOTSTRAP, "topic = %s" % raw,
-        "progress_topic = bench-e2e-progress-%s" % run_id, "transactional_id = bench-e2e-%s" % run_id,
-        "client = %s" % client,
-        "[producer]", "poll_interval_seconds = 1",
-    ]) + "\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), AWS_ACCESS_KEY_ID=secret("s3_access_key_id"),
-               AWS_SECRET_ACCESS_KEY=secret("s3_secret_access_key"))
-    process = subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return Lines(process)
 
 
 def batch_ends(checkpoint: str, batch_ids: List[int]) -> Dict[int, Dict[int, int]]:
@@ -161,7 +143,9 @@ def run_once(rows: int, client: str, argv: List[str], environment: Dict[str, str
             "hdfs.checkpoint_location": base + "/checkpoint"}), environment))
         job.wait_for("started: reading", 300, "the job")
         with tempfile.TemporaryDirectory() as workdir:
-            producer = start_producer(client, prefix, raw, run_id, Path(workdir))
+            producer = Lines(start_producer(Path(workdir) / "producer.ini", prefix, kafka=[
+                "topic = %s" % raw, "progress_topic = bench-e2e-progress-%s" % run_id,
+                "transactional_id = bench-e2e-%s" % run_id, "client = %s" % client]))
             producer.wait_for("watching s3://", 120, "the producer")
             started = time.time()
             s3.put_object(Bucket="customers", Key=prefix + "customers.csv", Body=body)
@@ -228,16 +212,8 @@ def main() -> int:
     sizes = [int(size) for size in args.rows.split(",")]
 
     argv, environment = deployed_command()
-    active = [name for name in SERVICES if on_node("systemctl is-active %s || true" % name).strip() == "active"]
-    results = []
-    try:
-        if active:
-            on_node("systemctl stop %s" % " ".join(active))
-        for rows in sizes:
-            results.append(run_once(rows, args.client, argv, environment))
-    finally:
-        if active:
-            on_node("systemctl reset-failed %s; systemctl start %s" % ((" ".join(active),) * 2))
+    with services_stopped():
+        results = [run_once(rows, args.client, argv, environment) for rows in sizes]
 
     first = results[0]
     print("end to end, the producer with %s, the job as deployed (one run each, this machine):" % args.client)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Dict, Tuple
 
-from sandbox_node import BOOTSTRAP, ROOT, create_topic, delete_topics, on_node, s3_client, secret
+from sandbox_node import BOOTSTRAP, create_topic, delete_topics, on_node, s3_client, start_producer
 
 CLIENTS = ("kafka-python", "confluent-kafka")
 # --matrix: (client, compression, batch_size, linger_ms) besides the defaults of each client.
@@ -80,18 +78,10 @@ def run_producer(client: str, prefix: str, run_id: str, workdir: Path,
     name = "-".join([client, *(line.split(" = ")[1] for line in batching)])
     topic, progress = "bench-raw-%s-%s" % (run_id, name), "bench-progress-%s-%s" % (run_id, name)
     create_topic(topic)
-    settings = workdir / ("%s.ini" % name)
-    settings.write_text("\n".join([
-        "[s3]", "endpoint_url = http://127.0.0.1:8333", "bucket = customers", "prefix = %s" % prefix,
-        "addressing_style = path",
-        "[kafka]", "bootstrap_servers = %s" % BOOTSTRAP, "topic = %s" % topic, "progress_topic = %s" % progress,
-        "transactional_id = bench-%s-%s" % (run_id, name), "client = %s" % client, *batching,
-        "[producer]", "poll_interval_seconds = 1", "exit_when_idle = true", "progress_every_records = 1000000000",
-    ]) + "\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
-               AWS_ACCESS_KEY_ID=secret("s3_access_key_id"), AWS_SECRET_ACCESS_KEY=secret("s3_secret_access_key"))
-    process = subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = start_producer(workdir / ("%s.ini" % name), prefix, kafka=[
+        "topic = %s" % topic, "progress_topic = %s" % progress, "transactional_id = bench-%s-%s" % (run_id, name),
+        "client = %s" % client, *batching,
+    ], producer=["exit_when_idle = true", "progress_every_records = 1000000000"])
     assert process.stdout is not None
     started = finished = None
     records = 0

@@ -6,14 +6,19 @@ sys.path and they import it as `sandbox_node`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import sys
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Iterator, List, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".state" / "sandbox"
 BOOTSTRAP = "127.0.0.1:9092"
 S3_ENDPOINT = "http://127.0.0.1:8333"
+# The deployed pipeline's services, stopped by the benches that need the two cores.
+SERVICES = ("customer-producer", "customer-stream")
 
 
 def ssh_command(command: str) -> List[str]:
@@ -66,3 +71,35 @@ def delete_topics(names: List[str]) -> None:
         admin.delete_topics([name for name in names if name in admin.list_topics()])
     finally:
         admin.close()
+
+
+def start_producer(settings: Path, prefix: str, kafka: Sequence[str], producer: Sequence[str] = ()) -> subprocess.Popen:
+    """Starts the producer service on the controller (its source in src/) reading the
+    sandbox's bucket under `prefix`, with the [kafka] and [producer] settings lines given;
+    its settings file is written to `settings`, its output (stderr too) is its stdout."""
+    settings.write_text("\n".join([
+        "[s3]", "endpoint_url = %s" % S3_ENDPOINT, "bucket = customers", "prefix = %s" % prefix,
+        "addressing_style = path",
+        "[kafka]", "bootstrap_servers = %s" % BOOTSTRAP, *kafka,
+        "[producer]", "poll_interval_seconds = 1", *producer,
+    ]) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
+               AWS_ACCESS_KEY_ID=secret("s3_access_key_id"), AWS_SECRET_ACCESS_KEY=secret("s3_secret_access_key"))
+    return subprocess.Popen([sys.executable, "-m", "customer_pipeline.producer", "--config", str(settings)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@contextlib.contextmanager
+def services_stopped() -> Iterator[None]:
+    """The deployed services that run are stopped for the time of the block (two cores: they
+    would compete with the bench), then started again."""
+    active = [name for name in SERVICES if on_node("systemctl is-active %s || true" % name).strip() == "active"]
+    if active:
+        on_node("systemctl stop %s" % " ".join(active))
+    try:
+        yield
+    finally:
+        if active:
+            # This stop and start count towards the unit's start limit as a crash loop's
+            # restarts do: reset it, or a few benches in a row leave the service refused.
+            on_node("systemctl reset-failed %s; systemctl start %s" % ((" ".join(active),) * 2))

@@ -34,9 +34,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from sandbox_node import BOOTSTRAP, ROOT, create_topic, delete_topics, on_node, ssh_command
+from sandbox_node import BOOTSTRAP, ROOT, create_topic, delete_topics, on_node, services_stopped, ssh_command
 
-SERVICES = ("customer-producer", "customer-stream")
 JOB_SCRIPT = "run_stream_job.py"
 CEILING_ON_NODE = "/tmp/stream_ceiling.py"
 BATCH = re.compile(r"batch (\d+): (\d+) rows in, usa (\d+), alerts (\d+), out_of_scope (\d+), unreadable (\d+), "
@@ -151,8 +150,6 @@ def main() -> int:
     raw, one, usa_topic, alerts_topic = ("bench-%s-%s" % (name, run_id) for name in ("raw", "one", "usa", "alerts"))
     base = "/user/maria_dev/bench-%s" % run_id
     argv, environment = deployed_command()
-    active = [name for name in SERVICES
-              if on_node("systemctl is-active %s || true" % name).strip() == "active"]
     on_node("cat > %s" % CEILING_ON_NODE, stdin=(ROOT / "bench" / "stream_ceiling.py").read_text())
     on_node("chmod 0644 %s" % CEILING_ON_NODE)
     try:
@@ -160,28 +157,23 @@ def main() -> int:
         fill_topic(one, 6, partitions=1)
         create_topic(usa_topic)
         create_topic(alerts_topic)
-        if active:
-            on_node("systemctl stop %s" % " ".join(active))
-        outputs = {"kafka.usa_topic": usa_topic, "kafka.alerts_topic": alerts_topic}
-        ceiling_rows, ceiling_seconds = run_ceiling(with_settings(argv, CEILING_ON_NODE, {
-            "kafka.raw_topic": raw, "hdfs.usa_path": base + "/ceiling/usa", "hdfs.alerts_path": base + "/ceiling/alerts",
-            **outputs}), environment)
-        backlog = {"kafka.raw_topic": raw, "hdfs.usa_path": base + "/job/usa", "hdfs.alerts_path": base + "/job/alerts",
-                   "hdfs.checkpoint_location": base + "/job/checkpoint", "job.available_now": "true", **outputs}
-        if args.max_offsets_per_trigger:
-            backlog["kafka.max_offsets_per_trigger"] = str(args.max_offsets_per_trigger)
-        batches, _ = run_job(with_settings(argv, None, backlog), environment)
-        small, _ = run_job(with_settings(argv, None, {
-            "kafka.raw_topic": one, "hdfs.usa_path": base + "/one/usa", "hdfs.alerts_path": base + "/one/alerts",
-            "hdfs.checkpoint_location": base + "/one/checkpoint", "job.available_now": "true",
-            "kafka.max_offsets_per_trigger": "1", **outputs}), environment)
+        with services_stopped():
+            outputs = {"kafka.usa_topic": usa_topic, "kafka.alerts_topic": alerts_topic}
+            ceiling_rows, ceiling_seconds = run_ceiling(with_settings(argv, CEILING_ON_NODE, {
+                "kafka.raw_topic": raw, "hdfs.usa_path": base + "/ceiling/usa", "hdfs.alerts_path": base + "/ceiling/alerts",
+                **outputs}), environment)
+            backlog = {"kafka.raw_topic": raw, "hdfs.usa_path": base + "/job/usa", "hdfs.alerts_path": base + "/job/alerts",
+                       "hdfs.checkpoint_location": base + "/job/checkpoint", "job.available_now": "true", **outputs}
+            if args.max_offsets_per_trigger:
+                backlog["kafka.max_offsets_per_trigger"] = str(args.max_offsets_per_trigger)
+            batches, _ = run_job(with_settings(argv, None, backlog), environment)
+            small, _ = run_job(with_settings(argv, None, {
+                "kafka.raw_topic": one, "hdfs.usa_path": base + "/one/usa", "hdfs.alerts_path": base + "/one/alerts",
+                "hdfs.checkpoint_location": base + "/one/checkpoint", "job.available_now": "true",
+                "kafka.max_offsets_per_trigger": "1", **outputs}), environment)
     finally:
         on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -rm -r -f -skipTrash %s >/dev/null 2>&1 || true" % base)
         delete_topics([raw, one, usa_topic, alerts_topic])
-        if active:
-            # This stop and start count towards the unit's start limit as a crash loop's
-            # restarts do: reset it, or a few benches in a row leave the service refused.
-            on_node("systemctl reset-failed %s; systemctl start %s" % ((" ".join(active),) * 2))
 
     job_rows = sum(batch.rows for batch in batches)
     if job_rows != args.rows or ceiling_rows != args.rows:

@@ -6,7 +6,7 @@ KafkaProducer has them; this class gives confluent-kafka's Producer the same one
 exactly-once design (rows and the object's progress record in one transaction, the
 transactional id per shard) is the same code for both clients.
 
-librdkafka is the fast one (about eight times kafka-python's rate on the sandbox's broker, see
+librdkafka is the fast one (about five times kafka-python's rate on the sandbox's broker, see
 docs/benchmarks.md): it batches and compresses in C threads, while the Python side only hands
 it bytes. Its wheel is manylinux_2_28 (glibc 2.28 and newer), so CentOS 7 nodes keep
 kafka-python. confluent-kafka is imported only when this client is chosen.

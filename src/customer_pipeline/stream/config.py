@@ -129,20 +129,17 @@ def _text(value: str) -> str:
 _bool = parse_bool
 
 
-def _optional_positive_int(value: str) -> Optional[int]:
-    if value.lower() in ("", "none", "unlimited"):
-        return None
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise ValueError(f"expected a positive whole number or 'unlimited', got {value!r}")
-    return int(value)
+def _positive_int_or(word: str, *aliases: str) -> Callable[[str], Optional[int]]:
+    """A parser of a positive whole number, or of `word` (or an alias) meaning None."""
 
+    def parse(value: str) -> Optional[int]:
+        if value.lower() in (word, *aliases):
+            return None
+        if not value.isascii() or not value.isdigit() or int(value) < 1:
+            raise ValueError(f"expected a positive whole number or {word!r}, got {value!r}")
+        return int(value)
 
-def _auto_or_positive_int(value: str) -> Optional[int]:
-    if value.lower() == "auto":
-        return None
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise ValueError(f"expected a positive whole number or 'auto', got {value!r}")
-    return int(value)
+    return parse
 
 
 def _choice(choices: Iterable[str]) -> Callable[[str], str]:
@@ -190,8 +187,8 @@ SETTINGS: Dict[Tuple[str, str], Tuple[str, Callable[[str], object]]] = {
     ("kafka", "usa_topic"): ("usa_topic", _text),
     ("kafka", "alerts_topic"): ("alerts_topic", _text),
     ("kafka", "starting_offsets"): ("starting_offsets", _starting_offsets),
-    ("kafka", "max_offsets_per_trigger"): ("max_offsets_per_trigger", _optional_positive_int),
-    ("kafka", "min_partitions"): ("min_partitions", _auto_or_positive_int),
+    ("kafka", "max_offsets_per_trigger"): ("max_offsets_per_trigger", _positive_int_or("unlimited", "", "none")),
+    ("kafka", "min_partitions"): ("min_partitions", _positive_int_or("auto")),
     ("kafka", "fail_on_data_loss"): ("fail_on_data_loss", _bool),
     ("hdfs", "usa_path"): ("usa_path", _text),
     ("hdfs", "alerts_path"): ("alerts_path", _text),

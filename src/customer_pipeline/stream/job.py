@@ -128,7 +128,7 @@ def topic_messages(rows: DataFrame, topic: str) -> DataFrame:
 
 
 class StepTimer:
-    """Milliseconds spent in each named step of a micro-batch, in the order they ran."""
+    """Time spent in each named step of a micro-batch, in the order they ran (logged in ms)."""
 
     def __init__(self) -> None:
         self.steps: Dict[str, float] = {}
