@@ -55,6 +55,17 @@ def test_deploy_runs_both_services_and_fills_both_datasets():
     assert re.search(r"batch \d+: \d+ rows in, usa \d+, alerts \d+, out_of_scope \d+, unreadable 0, \d+ ms", log), log
 
 
+def test_the_producer_runs_the_client_auto_resolves_to_on_the_node():
+    """customer_producer_client auto: the sandbox's Debian 12 (glibc 2.36) loads confluent-kafka."""
+    glibc = node_stdout("/usr/bin/python3 -c 'import platform; print(platform.libc_ver()[1])'").strip()
+    assert tuple(int(part) for part in glibc.split(".")[:2]) >= (2, 28), glibc
+    assert "client = confluent-kafka" in node_stdout("cat /etc/customer-pipeline/producer.ini").splitlines()
+    assert node_stdout("/opt/customer-pipeline/producer/venv/bin/python -c "
+                       "'import confluent_kafka; print(confluent_kafka.version())'").strip() == "2.16.1"
+    started = node_stdout("journalctl -u customer-producer --no-pager -o cat | grep ' with .* as shard ' | tail -1")
+    assert " with confluent-kafka as shard 0 of 1 " in started, started
+
+
 def test_topics_have_the_inventory_settings():
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 

@@ -77,25 +77,30 @@ VERSION_PLAY = """\
       ansible.builtin.include_role:
         name: customer_streaming.pipeline.pipeline_python
         tasks_from: version.yml
+    - name: Resolve the producer's client as customer_producer does
+      ansible.builtin.include_vars:
+        file: %s/roles/customer_producer/vars/main.yml
     - name: Show it
       ansible.builtin.debug:
-        msg: "wheelhouse {{ inventory_hostname }} pipeline-deps-py{{ __pipeline_python_version }}"
-"""
+        msg: "wheelhouse {{ inventory_hostname }} pipeline-deps-py{{ __pipeline_python_set }} {{ __customer_producer_client }}"
+""" % ROOT
 
 
-def test_the_role_builds_for_the_version_each_interpreter_reports(tmp_path):
-    """Two nodes on 3.8 and 3.11 get theirs; an explicit pipeline_python_version wins over the interpreter.
+def fake_interpreter(folder: Path, answer: str) -> str:
+    """A stand-in for a node's interpreter that gives the role's question one answer.
 
-    In --check: the question is read-only and asked in check mode too, or --check would build
-    (and report) a wheelhouse for no version.
+    For the C libraries this machine has not: glibc 2.17 (CentOS 7) and musl (platform.libc_ver() says nothing).
     """
-    if not (Path(sys.executable).parent / "ansible-playbook").exists():
-        pytest.skip("ansible-playbook is not beside %s: run the tests from the project's venv" % sys.executable)
-    old, new = interpreter("3.8"), interpreter("3.11")
-    hosts = {"centos7": {"pipeline_python_interpreter": old}, "debian12": {"pipeline_python_interpreter": new},
-             "pinned": {"pipeline_python_interpreter": new, "pipeline_python_version": "3.12"}}
+    path = folder / ("python-" + answer.replace(" ", "-"))
+    path.write_text("#!/bin/sh\necho '%s'\n" % answer)
+    path.chmod(0o755)
+    return str(path)
+
+
+def run_version_play(tmp_path: Path, hosts: Dict[str, Dict[str, str]]) -> subprocess.CompletedProcess:
     inventory = {"all": {"hosts": hosts, "vars": {"ansible_connection": "local",
-                                                  "ansible_python_interpreter": sys.executable}}}
+                                                  "ansible_python_interpreter": sys.executable,
+                                                  "customer_producer_client": "auto"}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(VERSION_PLAY)
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
@@ -103,12 +108,45 @@ def test_the_role_builds_for_the_version_each_interpreter_reports(tmp_path):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
                str(tmp_path / "play.yml"), "--check"]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_role_builds_for_the_version_and_c_library_each_interpreter_reports(tmp_path):
+    """Nodes on 3.8 and 3.11 get theirs; an explicit pipeline_python_version wins over the interpreter.
+
+    Client auto: confluent-kafka (and a wheelhouse with it) where glibc is 2.28 or newer, as on
+    this machine; kafka-python on CentOS 7's glibc 2.17 and on a C library that is not glibc.
+    In --check: the question is read-only and asked in check mode too, or --check would build
+    (and report) a wheelhouse for no version.
+    """
+    if not (Path(sys.executable).parent / "ansible-playbook").exists():
+        pytest.skip("ansible-playbook is not beside %s: run the tests from the project's venv" % sys.executable)
+    old, new = interpreter("3.8"), interpreter("3.11")
+    hosts = {"debian-py38": {"pipeline_python_interpreter": old}, "debian12": {"pipeline_python_interpreter": new},
+             "pinned": {"pipeline_python_interpreter": new, "pipeline_python_version": "3.12",
+                        "customer_producer_client": "kafka-python"},
+             "centos7": {"pipeline_python_interpreter": fake_interpreter(tmp_path, "3.8 2.17")},
+             "alpine": {"pipeline_python_interpreter": fake_interpreter(tmp_path, "3.11 none")}}
+    result = run_version_play(tmp_path, hosts)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert sorted(set(re.findall(r'"msg": "wheelhouse (\S+ \S+)"', result.stdout))) == [
-        "centos7 pipeline-deps-py3.8", "debian12 pipeline-deps-py3.11", "pinned pipeline-deps-py3.12"]
+    assert sorted(set(re.findall(r'"msg": "wheelhouse (\S+ \S+ \S+)"', result.stdout))) == [
+        "alpine pipeline-deps-py3.11 kafka-python", "centos7 pipeline-deps-py3.8 kafka-python",
+        "debian-py38 pipeline-deps-py3.8-confluent confluent-kafka",
+        "debian12 pipeline-deps-py3.11-confluent confluent-kafka", "pinned pipeline-deps-py3.12 kafka-python"]
     assert re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, flags=re.M) == [
-        ("centos7", "0"), ("debian12", "0"), ("pinned", "0")]
+        ("alpine", "0"), ("centos7", "0"), ("debian-py38", "0"), ("debian12", "0"), ("pinned", "0")]
+
+
+def test_confluent_kafka_asked_for_on_glibc_2_17_is_refused_naming_the_host_and_the_way_out(tmp_path):
+    if not (Path(sys.executable).parent / "ansible-playbook").exists():
+        pytest.skip("ansible-playbook is not beside %s: run the tests from the project's venv" % sys.executable)
+    hosts = {"centos7": {"pipeline_python_interpreter": fake_interpreter(tmp_path, "3.8 2.17"),
+                         "customer_producer_client": "confluent-kafka"}}
+    result = run_version_play(tmp_path, hosts)
+    assert result.returncode != 0
+    assert ("centos7: customer_producer_client confluent-kafka needs glibc 2.28 or newer (its wheel is manylinux_2_28),"
+            " and %s runs on glibc 2.17" % hosts["centos7"]["pipeline_python_interpreter"]) in result.stdout
+    assert "set customer_producer_client to auto or kafka-python for this host" in result.stdout
 
 
 # --- From PyPI ---------------------------------------------------------------------------------
@@ -245,8 +283,9 @@ def test_the_lock_installs_offline_and_the_clients_import(venv, python_version):
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/pipeline_python/defaults/main.yml").read_text())
 CONFLUENT_PINS: List[str] = PINS + DEFAULTS["pipeline_python_confluent_kafka_requirements"]
-# pipeline_python_platforms with confluent-kafka: its wheel is manylinux_2_28 only.
-CONFLUENT_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux2014_x86_64"]
+# The platforms of a wheelhouse with confluent-kafka (build.yml): its wheel is manylinux_2_28 only.
+CONFLUENT_PLATFORMS: List[str] = (DEFAULTS["pipeline_python_confluent_kafka_platforms"]
+                                  + DEFAULTS["pipeline_python_platforms"])
 
 
 @pytest.mark.parametrize("python_version", ["3.8", "3.11"])
