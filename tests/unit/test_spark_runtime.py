@@ -425,7 +425,8 @@ def test_deploy_yml_installs_the_runtime_only_when_the_inventory_asks():
         (role.get("role") if isinstance(role, dict) else role) == "spark_runtime" for role in play.get("roles", [])))
     assert gateway_play["hosts"] == "customer_stream_gateway"
     roles = gateway_play["roles"]
-    assert [role["role"] for role in roles] == ["spark_runtime", "spark_kafka_connector", "customer_stream"]
+    assert [role["role"] for role in roles] == ["spark_runtime", "spark_kafka_connector", "spark_delta_lake",
+                                                "customer_stream"]
     assert roles[0]["when"] == "spark_runtime_install | bool"
     assert roles[0]["vars"] == {"spark_runtime_notify": ["customer_stream restart"]}
     assert yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["spark_runtime_install"] is False

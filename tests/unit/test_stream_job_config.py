@@ -106,6 +106,14 @@ def test_overrides_win_and_may_name_dotted_kafka_options(tmp_path: Path) -> None
     assert dict(config.kafka_options)["security.protocol"] == "SASL_SSL"
 
 
+def test_delta_tables_compact_at_deltas_own_thresholds_unless_set(tmp_path: Path) -> None:
+    path = write(tmp_path, "[kafka]\nbootstrap_servers = 127.0.0.1:9092\n[hdfs]\noutput_format = delta\n")
+    config = load_config(path)
+    assert (config.output_format, config.compact_min_files, config.compact_target_bytes) == ("delta", 50, 134217728)
+    config = load_config(path, ["hdfs.compact_min_files=4", "hdfs.compact_target_bytes=1048576"])
+    assert (config.compact_min_files, config.compact_target_bytes) == (4, 1048576)
+
+
 def test_min_partitions_is_twice_the_cores_unless_set(tmp_path: Path) -> None:
     path = write(tmp_path, "[kafka]\nbootstrap_servers = 127.0.0.1:9092\n")
     assert load_config(path).source_min_partitions(cores=2) == 4
@@ -119,9 +127,11 @@ def test_min_partitions_is_twice_the_cores_unless_set(tmp_path: Path) -> None:
     "text, overrides, message",
     [
         ("[kafka]\n", [], "[kafka] bootstrap_servers: required"),
-        (FULL, ["hdfs.output_format=orc"], "[hdfs] output_format: expected one of parquet, json, got 'orc'"),
+        (FULL, ["hdfs.output_format=orc"], "[hdfs] output_format: expected one of parquet, delta, json, got 'orc'"),
         (FULL, ["kafka.max_offsets_per_trigger=-3"], "[kafka] max_offsets_per_trigger: expected a positive"),
         (FULL, ["kafka.min_partitions=0"], "[kafka] min_partitions: expected a positive whole number or 'auto'"),
+        (FULL, ["hdfs.compact_min_files=auto"], "[hdfs] compact_min_files: expected a positive whole number, got 'auto'"),
+        (FULL, ["hdfs.compact_target_bytes=0"], "[hdfs] compact_target_bytes: expected a positive whole number, got '0'"),
         (FULL, ["kafka.fail_on_data_loss=maybe"], "[kafka] fail_on_data_loss: expected true or false"),
         (FULL, ["job.trigger_interval=soon"], "[job] trigger_interval: expected a duration"),
         (FULL, ["job.target_country= "], "[job] target_country: must not be empty"),
@@ -157,7 +167,7 @@ def test_the_command_line_reports_a_bad_file_in_one_line_with_exit_code_2(tmp_pa
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr == f"stream_job: error: {path}: [hdfs] output_format: expected one of parquet, json, got 'avro'\n"
+    assert result.stderr == f"stream_job: error: {path}: [hdfs] output_format: expected one of parquet, delta, json, got 'avro'\n"
     assert result.stdout == ""
 
 

@@ -44,12 +44,21 @@ def test_the_marker_is_the_packages(script):
     assert script.MARKER == written.MARKER
 
 
-def test_spark_command_is_the_one_verify_yml_ran(script):
+def test_spark_command_is_the_one_verify_yml_ran(script, tmp_path):
     args = script.parse_args(ARGS)
     assert script.spark_command(args, "/tmp/x/verify_written.py") == [
         "/usr/local/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false",
         "--py-files", "/opt/customer-pipeline/stream/customer_pipeline.zip",
         "/tmp/x/verify_written.py", "--config", "/etc/customer-pipeline/stream.ini"]
+    # Delta Lake's jars when their folder has some (a dataset of output format delta is read through them).
+    jars = tmp_path / "jars-delta"
+    jars.mkdir()
+    for name in ("delta-storage-3.3.3.jar", "delta-spark_2.12-3.3.3.jar", "README"):
+        (jars / name).write_text("")
+    args = script.parse_args(ARGS + ["--jars-dir", str(jars), "--jars-dir", str(tmp_path / "missing")])
+    assert script.spark_command(args, "v.py")[5:9] == [
+        "--jars", "%s/delta-spark_2.12-3.3.3.jar,%s/delta-storage-3.3.3.jar" % (jars, jars), "--py-files",
+        "/opt/customer-pipeline/stream/customer_pipeline.zip"]
     # A command with options, split as the shell did.
     args = script.parse_args(["--spark-submit=/opt/spark3/bin/spark-submit --verbose"] + ARGS[2:])
     assert script.spark_command(args, "s.py")[:3] == ["/opt/spark3/bin/spark-submit", "--verbose", "--master"]

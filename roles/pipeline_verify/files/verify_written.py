@@ -5,7 +5,7 @@ verify.yml ships this file with ansible.builtin.script and runs it with the prod
 
     verify_written.py --spark-submit /usr/local/bin/spark-submit --hdfs-user maria_dev \\
         --py-files /opt/customer-pipeline/stream/customer_pipeline.zip \\
-        --config /etc/customer-pipeline/stream.ini
+        --config /etc/customer-pipeline/stream.ini [--jars-dir /opt/customer-pipeline/jars-delta]
 
 It runs itself under Spark, as verify.yml ran a runner script it wrote on the node before:
 
@@ -41,7 +41,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="the package for Spark's Python (customer_pipeline.zip)")
     parser.add_argument("--config", required=True, help="settings of the Spark job (stream.ini)")
     parser.add_argument("--hdfs-user", dest="hdfs_user", help="HDFS user the datasets are read as (HADOOP_USER_NAME)")
+    parser.add_argument("--jars-dir", dest="jars_dirs", action="append", default=[],
+                        help="a folder whose jars Spark loads (Delta Lake's, to read tables); missing: none")
     return parser.parse_args(list(argv))
+
+
+def folder_jars(folders: Sequence[str]) -> List[str]:
+    """The jars of the folders that exist, sorted: spark-submit's --jars."""
+    jars = []
+    for folder in folders:
+        if os.path.isdir(folder):
+            jars.extend(sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".jar")))
+    return jars
 
 
 def spark_command(args: argparse.Namespace, script: str) -> List[str]:
@@ -49,9 +60,10 @@ def spark_command(args: argparse.Namespace, script: str) -> List[str]:
 
     The spark-submit command is split like the shell split it before (a path, or a path and options).
     """
+    jars = folder_jars(args.jars_dirs)
     return shlex.split(args.spark_submit) + [
-        "--master", MASTER, "--conf", "spark.ui.enabled=false", "--py-files", args.py_files,
-        script, "--config", args.config]
+        "--master", MASTER, "--conf", "spark.ui.enabled=false"] + (["--jars", ",".join(jars)] if jars else []) + [
+        "--py-files", args.py_files, script, "--config", args.config]
 
 
 def spark_env(environ: Mapping[str, str], hdfs_user: Optional[str]) -> Dict[str, str]:

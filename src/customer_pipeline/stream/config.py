@@ -27,7 +27,7 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
 from customer_pipeline.contract import rules as contract
 from customer_pipeline.settings import Settings, SettingsError, Wording, parse_bool
 
-OUTPUT_FORMATS = ("parquet", "json")
+OUTPUT_FORMATS = ("parquet", "delta", "json")
 STARTING_OFFSETS = ("earliest", "latest")
 # Kafka producer settings of the sink unless [kafka_options] sets them.
 SINK_DEFAULTS = {"kafka.linger.ms": "20", "kafka.batch.size": str(1 << 20)}
@@ -69,6 +69,10 @@ class StreamConfig:
     alerts_path: str = "/user/maria_dev/customers_alerts"
     checkpoint_location: str = "/user/maria_dev/checkpoints/customer-stream"
     output_format: str = "parquet"
+    # Delta tables' auto compaction: merged once this many files are smaller than half the
+    # target, into files of up to the target (Delta's own defaults).
+    compact_min_files: int = 50
+    compact_target_bytes: int = 128 << 20
     app_name: str = "customer-stream"
     trigger_interval: str = "10 seconds"
     available_now: bool = False
@@ -129,15 +133,22 @@ def _text(value: str) -> str:
 _bool = parse_bool
 
 
+def _positive_int(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return int(value)
+
+
 def _positive_int_or(word: str, *aliases: str) -> Callable[[str], Optional[int]]:
     """A parser of a positive whole number, or of `word` (or an alias) meaning None."""
 
     def parse(value: str) -> Optional[int]:
         if value.lower() in (word, *aliases):
             return None
-        if not value.isascii() or not value.isdigit() or int(value) < 1:
-            raise ValueError(f"expected a positive whole number or {word!r}, got {value!r}")
-        return int(value)
+        try:
+            return _positive_int(value)
+        except ValueError:
+            raise ValueError(f"expected a positive whole number or {word!r}, got {value!r}") from None
 
     return parse
 
@@ -194,6 +205,8 @@ SETTINGS: Dict[Tuple[str, str], Tuple[str, Callable[[str], object]]] = {
     ("hdfs", "alerts_path"): ("alerts_path", _text),
     ("hdfs", "checkpoint_location"): ("checkpoint_location", _text),
     ("hdfs", "output_format"): ("output_format", _choice(OUTPUT_FORMATS)),
+    ("hdfs", "compact_min_files"): ("compact_min_files", _positive_int),
+    ("hdfs", "compact_target_bytes"): ("compact_target_bytes", _positive_int),
     ("job", "app_name"): ("app_name", _text),
     ("job", "trigger_interval"): ("trigger_interval", _interval),
     ("job", "available_now"): ("available_now", _bool),

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException, StreamingQueryException
@@ -42,17 +42,21 @@ from customer_pipeline.contract import rules as contract
 from customer_pipeline.contract.messages import RAW_MESSAGE_SCHEMA_DDL
 from customer_pipeline.journal import log_to_journal
 from customer_pipeline.settings import EXIT_BAD_SETTINGS
+from customer_pipeline.stream import delta_commit
 from customer_pipeline.stream import rules as spark_rules
 from customer_pipeline.stream.batch_commit import BatchDatasetWriter
 from customer_pipeline.stream.config import ConfigError, StreamConfig, load_config
 
 LOG = logging.getLogger("customer_pipeline.stream.job")
+DatasetWriter = Union[BatchDatasetWriter, delta_commit.DeltaBatchWriter]
 ROUTE_UNREADABLE = "unreadable"
 # Offsets of unreadable messages logged per batch, enough to find them with a consumer.
 MAX_UNREADABLE_LOGGED = 5
 # How long a SIGTERM waits for the running micro-batch before stopping it anyway
 # (the batch is then replayed at the next start: the writes are idempotent).
 STOP_GRACE_SECONDS = 300.0
+# How long a micro-batch waits for start() to hand over the query's id (it returns at once).
+QUERY_ID_WAIT_SECONDS = 120.0
 JOB_SQL_CONF = {
     # Parquet's standard microsecond timestamps rather than Spark's legacy INT96, so
     # other readers (Hive, pandas, Trino) see `ingested_at` as it is.
@@ -66,7 +70,7 @@ JOB_SQL_CONF = {
 
 def build_session(config: StreamConfig) -> SparkSession:
     builder = SparkSession.builder.appName(config.app_name)
-    for name, value in config.spark_conf:
+    for name, value in {**table_format_conf(config), **dict(config.spark_conf)}.items():
         builder = builder.config(name, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.log_level)
@@ -74,6 +78,29 @@ def build_session(config: StreamConfig) -> SparkSession:
     for name, value in {**spark_rules.REQUIRED_SQL_CONF, **JOB_SQL_CONF}.items():
         spark.conf.set(name, value)
     return spark
+
+
+def table_format_conf(config: StreamConfig) -> Dict[str, str]:
+    """Session settings the output format needs: Delta's extension, catalog and auto
+    compaction (static ones, so given to the builder before the session exists)."""
+    if config.output_format != "delta":
+        return {}
+    return {**delta_commit.SESSION_CONF,
+            **delta_commit.compaction_conf(config.compact_min_files, config.compact_target_bytes)}
+
+
+def check_dataset_layouts(spark: SparkSession, config: StreamConfig) -> Optional[str]:
+    """Why the datasets cannot be written in `output_format` (a folder holding the other
+    format's files), or None. Switching formats starts the datasets over: reset.yml."""
+    for setting, path in (("usa_path", config.usa_path), ("alerts_path", config.alerts_path)):
+        layout = delta_commit.dataset_layout(spark, path)
+        delta = config.output_format == "delta"
+        if layout == ("files" if delta else "delta"):
+            held = "plain files (output_format parquet or json)" if delta else "a Delta table"
+            return (f"[hdfs] output_format = {config.output_format}, but {setting} {path} holds {held}: "
+                    "run reset.yml to start the datasets over in the new format (it deletes them), "
+                    "or set the format they were written in")
+    return None
 
 
 def parse_raw(messages: DataFrame) -> DataFrame:
@@ -158,8 +185,22 @@ class BatchProcessor:
         # Files per batch and dataset: one per core. The batch is read in more tasks than
         # there are cores (min_partitions), which would otherwise mean as many small files.
         self.files_per_batch = max(spark.sparkContext.defaultParallelism, 1)
-        self.usa_writer = BatchDatasetWriter(spark, config.usa_path, config.output_format, options)
-        self.alerts_writer = BatchDatasetWriter(spark, config.alerts_path, config.output_format, options)
+        self.usa_writer: DatasetWriter
+        self.alerts_writer: DatasetWriter
+        if config.output_format == "delta":
+            self.usa_writer = delta_commit.DeltaBatchWriter(spark, config.usa_path)
+            self.alerts_writer = delta_commit.DeltaBatchWriter(spark, config.alerts_path)
+        else:
+            self.usa_writer = BatchDatasetWriter(spark, config.usa_path, config.output_format, options)
+            self.alerts_writer = BatchDatasetWriter(spark, config.alerts_path, config.output_format, options)
+        self._query_id = threading.Event()
+
+    def query_started(self, query_id: str) -> None:
+        """The query's id (kept in its checkpoint) names the Delta writes: set before any write."""
+        for writer in (self.usa_writer, self.alerts_writer):
+            if isinstance(writer, delta_commit.DeltaBatchWriter):
+                writer.app_id = query_id
+        self._query_id.set()
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         if self.stop is not None:
@@ -172,6 +213,9 @@ class BatchProcessor:
 
     def process(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        # The first batch can start before start() has returned the query to run().
+        if not self._query_id.wait(QUERY_ID_WAIT_SECONDS):
+            raise RuntimeError("the streaming query's id did not arrive: nothing written for this batch")
         # The time of each step, logged with the batch: where a batch's time goes.
         steps = StepTimer()
         # Read from Kafka once, however many outputs use the rows.
@@ -239,16 +283,19 @@ def start_query(spark: SparkSession, config: StreamConfig, stop: Optional[Gracef
         .load()
     )
     classified = classify(parse_raw(messages), config.target_country)
+    processor = BatchProcessor(spark, config, stop)
     writer = (
         classified.writeStream.queryName(config.app_name)
         .option("checkpointLocation", config.checkpoint_location)
-        .foreachBatch(BatchProcessor(spark, config, stop))
+        .foreachBatch(processor)
     )
     if config.available_now:
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=config.trigger_interval)
-    return writer.start()
+    query = writer.start()
+    processor.query_started(str(query.id))
+    return query
 
 
 class StopRequested(RuntimeError):
@@ -314,6 +361,15 @@ class GracefulStop:
 
 
 def run(spark: SparkSession, config: StreamConfig, stop: GracefulStop) -> int:
+    try:
+        mismatch = check_dataset_layouts(spark, config)
+    except Py4JJavaError as error:
+        # E.g. the NameNode is down: systemd starts the job again (exit 1).
+        LOG.error("cannot look into the datasets' folders: %s", root_cause(error))
+        return 1
+    if mismatch is not None:
+        LOG.error("%s", mismatch)
+        return EXIT_BAD_SETTINGS
     try:
         query = start_query(spark, config, stop)
     except (PySparkException, Py4JJavaError) as error:

@@ -48,7 +48,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_BAD_SETTINGS
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.appName("customer-pipeline-verify").getOrCreate()
+    builder = SparkSession.builder.appName("customer-pipeline-verify")
+    if config.output_format == "delta":
+        # Delta tables are read through their log (the committed versions), never as files.
+        from customer_pipeline.stream.delta_commit import SESSION_CONF
+
+        for name, value in SESSION_CONF.items():
+            builder = builder.config(name, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         result = {

@@ -1,0 +1,161 @@
+"""The Delta Lake output format on a local Spark with Delta's jars (no services).
+
+The jars are the ones the spark_delta_lake role installs (its defaults), resolved by the
+collection's maven_artifacts module with Maven's checksums enforced, into the controller's
+cache as deploy.yml does. Needs Maven (`mvn`), Maven Central (or its mirror) and Java 17;
+without them the module is skipped with the reason printed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+import yaml
+
+pytest.importorskip("pyspark")
+pytest.importorskip("ansible.module_utils.basic")
+if shutil.which("java") is None:  # pragma: no cover - depends on the machine
+    pytest.skip("local Spark needs Java", allow_module_level=True)
+
+from pyspark import SparkContext  # noqa: E402
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+
+from ansible_collections.customer_streaming.pipeline.plugins.modules import maven_artifacts  # noqa: E402
+from customer_pipeline.stream import delta_commit  # noqa: E402
+from customer_pipeline.stream import job as stream_job  # noqa: E402
+from customer_pipeline.stream.batch_commit import BatchDatasetWriter  # noqa: E402
+from customer_pipeline.stream.config import StreamConfig  # noqa: E402
+
+pytestmark = pytest.mark.spark
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/spark_delta_lake/defaults/main.yml").read_text())
+SPARK_SERIES = ".".join(ROLE_DEFAULTS["spark_delta_lake_spark_version"].split(".")[:2])
+MIN_FILES = 4
+
+
+@pytest.fixture(scope="module")
+def delta_jars() -> List[str]:
+    maven = os.environ.get("MAVEN", "mvn")
+    if shutil.which(maven.split()[0]) is None:
+        pytest.skip("Maven (%s) is not on PATH: it resolves Delta Lake's jars as deploy.yml does" % maven)
+    result = maven_artifacts.ensure_artifacts(
+        str(ROOT / ".cache" / "maven" / "test-spark-delta-lake"), ROLE_DEFAULTS["spark_delta_lake_versions"][SPARK_SERIES],
+        transitive=False, maven_command=maven)
+    return [str(ROOT / ".cache" / "maven" / "test-spark-delta-lake" / name) for name in result["jars"]]
+
+
+@pytest.fixture(scope="module")
+def spark(delta_jars: List[str]) -> Iterator[SparkSession]:
+    if SparkContext._gateway is not None:  # pragma: no cover - depends on the test order
+        pytest.skip("a JVM without Delta Lake's jars already runs in this process: run this module on its own")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    config = StreamConfig(bootstrap_servers="unused:9092", output_format="delta", compact_min_files=MIN_FILES)
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("test_delta_commit")
+        .config("spark.jars", ",".join(delta_jars))
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+    )
+    # The job's own session settings for the delta format (extension, catalog, auto compaction).
+    for name, value in stream_job.table_format_conf(config).items():
+        builder = builder.config(name, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+    # The next module's session starts a JVM of its own, without these jars and settings.
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
+def _rows(spark: SparkSession, first: int, count: int, files: int = 3) -> DataFrame:
+    return spark.createDataFrame([(i, f"row-{i}") for i in range(first, first + count)],
+                                 "id INT, name STRING").repartition(files)
+
+
+def _ids(spark: SparkSession, path: str) -> List[int]:
+    return sorted(row.id for row in spark.read.format("delta").load(path).collect())
+
+
+def _detail(spark: SparkSession, path: str) -> Any:
+    return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+
+
+def test_a_replayed_batch_lands_once(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "usa")
+    writer = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1")
+    first = writer.write(_rows(spark, 0, 6), 7)
+    # The replay after a kill -9: a new driver, the same query id (its checkpoint), the same batch.
+    second = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1").write(_rows(spark, 0, 6), 7)
+    writer.write(_rows(spark, 100, 2, files=1), 8)
+    assert (first.skipped, second.skipped) == (False, True)
+    assert (first.files, second.files) == (3, 0)
+    assert _ids(spark, path) == [0, 1, 2, 3, 4, 5, 100, 101]
+    # Two writes, the replay none (auto compaction may add a commit of its own).
+    operations = [row["operation"] for row in spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()]
+    assert operations.count("WRITE") == 2, operations
+
+
+def test_batch_ids_of_a_new_query_are_not_taken_for_replays(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "alerts")
+    delta_commit.DeltaBatchWriter(spark, path, app_id="query-1").write(_rows(spark, 0, 2), 0)
+    # A new checkpoint (a new query id) starts its batch ids at 0 again.
+    again = delta_commit.DeltaBatchWriter(spark, path, app_id="query-2").write(_rows(spark, 10, 2), 0)
+    assert again.skipped is False
+    assert _ids(spark, path) == [0, 1, 10, 11]
+
+
+def test_a_batch_without_rows_writes_no_commit(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "usa")
+    writer = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1")
+    writer.write(_rows(spark, 0, 2), 1)
+    before = writer.version()
+    result = writer.write(_rows(spark, 0, 0), 2, has_rows=False)
+    assert (result.skipped, result.files) == (False, 0)
+    assert writer.version() == before
+    with pytest.raises(RuntimeError, match="app_id is not set"):
+        delta_commit.DeltaBatchWriter(spark, path).write(_rows(spark, 0, 1), 3)
+
+
+def test_auto_compaction_keeps_the_tables_files_few_and_every_row_once(spark: SparkSession, tmp_path: Path) -> None:
+    """12 batches of 3 files each: without compaction the table would hold 36 files."""
+    path = str(tmp_path / "usa")
+    writer = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1")
+    most = 0
+    for batch_id in range(12):
+        result = writer.write(_rows(spark, batch_id * 10, 10), batch_id)
+        assert result.skipped is False
+        most = max(most, _detail(spark, path)["numFiles"])
+    # Compaction starts once MIN_FILES small files are there, so the table never holds many more.
+    assert most <= MIN_FILES + 3, most
+    assert _ids(spark, path) == list(range(120))
+    operations = [row["operation"] for row in spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()]
+    assert operations.count("WRITE") == 12 and operations.count("OPTIMIZE") >= 3, operations
+
+
+def test_a_folder_of_the_other_format_is_refused_with_the_way_out(spark: SparkSession, tmp_path: Path) -> None:
+    usa, alerts = tmp_path / "usa", tmp_path / "alerts"
+    BatchDatasetWriter(spark, str(usa)).write(_rows(spark, 0, 2), 0)
+    assert delta_commit.dataset_layout(spark, str(usa)) == "files"
+    assert delta_commit.dataset_layout(spark, str(alerts)) is None
+    delta = StreamConfig(bootstrap_servers="b:9092", usa_path=str(usa), alerts_path=str(alerts), output_format="delta")
+    assert stream_job.check_dataset_layouts(spark, delta) == (
+        f"[hdfs] output_format = delta, but usa_path {usa} holds plain files (output_format parquet or json): "
+        "run reset.yml to start the datasets over in the new format (it deletes them), "
+        "or set the format they were written in")
+    delta_commit.DeltaBatchWriter(spark, str(alerts), app_id="q").write(_rows(spark, 0, 2), 0)
+    assert delta_commit.dataset_layout(spark, str(alerts)) == "delta"
+    parquet = StreamConfig(bootstrap_servers="b:9092", usa_path=str(usa), alerts_path=str(alerts))
+    assert "alerts_path %s holds a Delta table: run reset.yml" % alerts in stream_job.check_dataset_layouts(
+        spark, parquet)
+    # Each format on its own folders is fine, and so are folders not made yet.
+    assert stream_job.check_dataset_layouts(spark, StreamConfig(
+        bootstrap_servers="b:9092", usa_path=str(tmp_path / "a"), alerts_path=str(alerts), output_format="delta")) is None
