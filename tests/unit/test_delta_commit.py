@@ -141,6 +141,31 @@ def test_auto_compaction_keeps_the_tables_files_few_and_every_row_once(spark: Sp
     assert operations.count("WRITE") == 12 and operations.count("OPTIMIZE") >= 3, operations
 
 
+def test_vacuum_deletes_the_files_compaction_replaced(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "alerts")
+    writer = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1")
+    for batch_id in range(8):
+        writer.write(_rows(spark, batch_id * 10, 10), batch_id)
+
+    def on_disk() -> int:
+        return len(list((tmp_path / "alerts").glob("*.parquet")))
+
+    active = _detail(spark, path)["numFiles"]
+    assert on_disk() > active  # the small files compaction merged are still there
+    # The job's setting below Delta's default switches Delta's retention check off, as here.
+    assert delta_commit.compaction_conf(4, 1 << 20, 0)["spark.databricks.delta.retentionDurationCheck.enabled"] == "false"
+    assert delta_commit.compaction_conf(4, 1 << 20)["spark.databricks.delta.retentionDurationCheck.enabled"] == "true"
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        writer.vacuum(0)
+    finally:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "true")
+    assert on_disk() == active
+    assert _ids(spark, path) == list(range(80))
+    # A table not made yet has nothing to vacuum.
+    delta_commit.DeltaBatchWriter(spark, str(tmp_path / "none"), app_id="q").vacuum(168)
+
+
 def test_a_folder_of_the_other_format_is_refused_with_the_way_out(spark: SparkSession, tmp_path: Path) -> None:
     usa, alerts = tmp_path / "usa", tmp_path / "alerts"
     BatchDatasetWriter(spark, str(usa)).write(_rows(spark, 0, 2), 0)

@@ -112,6 +112,9 @@ def test_delta_tables_compact_at_deltas_own_thresholds_unless_set(tmp_path: Path
     assert (config.output_format, config.compact_min_files, config.compact_target_bytes) == ("delta", 50, 134217728)
     config = load_config(path, ["hdfs.compact_min_files=4", "hdfs.compact_target_bytes=1048576"])
     assert (config.compact_min_files, config.compact_target_bytes) == (4, 1048576)
+    assert (config.vacuum_retention_hours, config.vacuum_every_minutes) == (168, 60)
+    config = load_config(path, ["hdfs.vacuum_retention_hours=0", "hdfs.vacuum_every_minutes=0"])
+    assert (config.vacuum_retention_hours, config.vacuum_every_minutes) == (0, 0)
 
 
 def test_min_partitions_is_twice_the_cores_unless_set(tmp_path: Path) -> None:
@@ -131,6 +134,7 @@ def test_min_partitions_is_twice_the_cores_unless_set(tmp_path: Path) -> None:
         (FULL, ["kafka.max_offsets_per_trigger=-3"], "[kafka] max_offsets_per_trigger: expected a positive"),
         (FULL, ["kafka.min_partitions=0"], "[kafka] min_partitions: expected a positive whole number or 'auto'"),
         (FULL, ["hdfs.compact_min_files=auto"], "[hdfs] compact_min_files: expected a positive whole number, got 'auto'"),
+        (FULL, ["hdfs.vacuum_retention_hours=-1"], "[hdfs] vacuum_retention_hours: expected a whole number (0 or more)"),
         (FULL, ["hdfs.compact_target_bytes=0"], "[hdfs] compact_target_bytes: expected a positive whole number, got '0'"),
         (FULL, ["kafka.fail_on_data_loss=maybe"], "[kafka] fail_on_data_loss: expected true or false"),
         (FULL, ["job.trigger_interval=soon"], "[job] trigger_interval: expected a duration"),

@@ -73,6 +73,10 @@ class StreamConfig:
     # target, into files of up to the target (Delta's own defaults).
     compact_min_files: int = 50
     compact_target_bytes: int = 128 << 20
+    # Delta tables: files no version of the last `vacuum_retention_hours` reads are deleted
+    # every `vacuum_every_minutes` (0: never).
+    vacuum_retention_hours: int = 168
+    vacuum_every_minutes: int = 60
     app_name: str = "customer-stream"
     trigger_interval: str = "10 seconds"
     available_now: bool = False
@@ -131,6 +135,12 @@ def _text(value: str) -> str:
 
 
 _bool = parse_bool
+
+
+def _whole_number(value: str) -> int:
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f"expected a whole number (0 or more), got {value!r}")
+    return int(value)
 
 
 def _positive_int(value: str) -> int:
@@ -207,6 +217,8 @@ SETTINGS: Dict[Tuple[str, str], Tuple[str, Callable[[str], object]]] = {
     ("hdfs", "output_format"): ("output_format", _choice(OUTPUT_FORMATS)),
     ("hdfs", "compact_min_files"): ("compact_min_files", _positive_int),
     ("hdfs", "compact_target_bytes"): ("compact_target_bytes", _positive_int),
+    ("hdfs", "vacuum_retention_hours"): ("vacuum_retention_hours", _whole_number),
+    ("hdfs", "vacuum_every_minutes"): ("vacuum_every_minutes", _whole_number),
     ("job", "app_name"): ("app_name", _text),
     ("job", "trigger_interval"): ("trigger_interval", _interval),
     ("job", "available_now"): ("available_now", _bool),

@@ -23,6 +23,7 @@ Exit codes: 0 stopped or caught up (available_now), 1 the query failed, 2 bad se
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import logging
 import re
@@ -31,7 +32,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException, StreamingQueryException
@@ -44,7 +45,7 @@ from customer_pipeline.journal import log_to_journal
 from customer_pipeline.settings import EXIT_BAD_SETTINGS
 from customer_pipeline.stream import delta_commit
 from customer_pipeline.stream import rules as spark_rules
-from customer_pipeline.stream.batch_commit import BatchDatasetWriter
+from customer_pipeline.stream.batch_commit import BatchDatasetWriter, BatchWriteResult
 from customer_pipeline.stream.config import ConfigError, StreamConfig, load_config
 
 LOG = logging.getLogger("customer_pipeline.stream.job")
@@ -86,7 +87,8 @@ def table_format_conf(config: StreamConfig) -> Dict[str, str]:
     if config.output_format != "delta":
         return {}
     return {**delta_commit.SESSION_CONF,
-            **delta_commit.compaction_conf(config.compact_min_files, config.compact_target_bytes)}
+            **delta_commit.compaction_conf(config.compact_min_files, config.compact_target_bytes,
+                                           config.vacuum_retention_hours)}
 
 
 def check_dataset_layouts(spark: SparkSession, config: StreamConfig) -> Optional[str]:
@@ -194,6 +196,9 @@ class BatchProcessor:
             self.usa_writer = BatchDatasetWriter(spark, config.usa_path, config.output_format, options)
             self.alerts_writer = BatchDatasetWriter(spark, config.alerts_path, config.output_format, options)
         self._query_id = threading.Event()
+        # Delta tables are vacuumed every vacuum_every_minutes, counted from the job's start
+        # (not at once: a VACUUM takes seconds, and a restart needs none).
+        self._vacuumed_at = time.monotonic()
 
     def query_started(self, query_id: str) -> None:
         """The query's id (kept in its checkpoint) names the Delta writes: set before any write."""
@@ -225,10 +230,7 @@ class BatchProcessor:
                 counts = self.count_routes(batch)
             usa = usa_rows(batch, self.config.target_country).coalesce(self.files_per_batch)
             alerts = alert_rows(batch).coalesce(self.files_per_batch)
-            with steps("usa"):
-                usa_result = self.usa_writer.write(usa, batch_id, has_rows=counts[contract.ROUTE_USA] > 0)
-            with steps("alerts"):
-                alerts_result = self.alerts_writer.write(alerts, batch_id, has_rows=counts[contract.ROUTE_ALERTS] > 0)
+            usa_result, alerts_result = self.write_datasets(usa, alerts, batch_id, counts, steps)
             if counts[contract.ROUTE_USA] or counts[contract.ROUTE_ALERTS]:
                 messages = topic_messages(usa, self.config.usa_topic).unionByName(
                     topic_messages(alerts, self.config.alerts_topic)
@@ -237,6 +239,9 @@ class BatchProcessor:
                     messages.write.format("kafka").options(**self.config.kafka_sink_options()).save()
             if counts[ROUTE_UNREADABLE]:
                 self.log_unreadable(batch, batch_id, counts[ROUTE_UNREADABLE])
+            if self.vacuum_due():
+                with steps("vacuum"):
+                    self.vacuum()
         finally:
             batch.unpersist()
         replayed = [name for name, result in (("usa", usa_result), ("alerts", alerts_result)) if result.skipped]
@@ -252,6 +257,38 @@ class BatchProcessor:
             steps.summary(),
             f" (replayed: {' and '.join(replayed)} dataset(s) already held it, topics resent)" if replayed else "",
         )
+
+    def write_datasets(self, usa: DataFrame, alerts: DataFrame, batch_id: int, counts: Dict[str, int],
+                       steps: StepTimer) -> Tuple[BatchWriteResult, BatchWriteResult]:
+        """Both datasets' exactly-once writes. Delta's are run at once, from two threads:
+        most of a Delta commit is waiting on the log (listing, reading, an atomic create),
+        not computing, so the second overlaps the first (two writes of a small batch took
+        7.2 s in a row on the sandbox)."""
+
+        def write_usa() -> BatchWriteResult:
+            with steps("usa"):
+                return self.usa_writer.write(usa, batch_id, has_rows=counts[contract.ROUTE_USA] > 0)
+
+        def write_alerts() -> BatchWriteResult:
+            with steps("alerts"):
+                return self.alerts_writer.write(alerts, batch_id, has_rows=counts[contract.ROUTE_ALERTS] > 0)
+
+        if self.config.output_format != "delta":
+            return write_usa(), write_alerts()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="delta-write") as pool:
+            usa_future, alerts_future = pool.submit(write_usa), pool.submit(write_alerts)
+            return usa_future.result(), alerts_future.result()
+
+    def vacuum_due(self) -> bool:
+        if self.config.output_format != "delta" or self.config.vacuum_every_minutes == 0:
+            return False
+        return time.monotonic() - self._vacuumed_at >= self.config.vacuum_every_minutes * 60
+
+    def vacuum(self) -> None:
+        for writer in (self.usa_writer, self.alerts_writer):
+            if isinstance(writer, delta_commit.DeltaBatchWriter):
+                writer.vacuum(self.config.vacuum_retention_hours)
+        self._vacuumed_at = time.monotonic()
 
     @staticmethod
     def count_routes(batch: DataFrame) -> Dict[str, int]:
