@@ -31,7 +31,9 @@ def main_pid(unit: str) -> str:
 
 
 def parquet_files(path: str) -> int:
-    out = node_stdout("hdfs dfs -ls %s 2>/dev/null | grep -c 'part-.*parquet$' || true" % path)
+    """Part files in the dataset's date partitions (`<path>/ingest_date=<day>/part-...`)."""
+    out = node_stdout("hdfs dfs -ls -C -R %s 2>/dev/null | grep -c '^%s/ingest_date=[0-9-]*/part-.*parquet$' || true"
+                      % (path, path))
     return int(out.strip() or 0)
 
 

@@ -59,9 +59,14 @@ def run_id() -> str:
 
 def read_dataset(spark: Any, path: str) -> List[Dict[str, Any]]:
     """Every row as its topic JSON (dates and timestamps as the contract writes them)."""
+    from pyspark.sql import functions as F
+
     from customer_pipeline.stream import rules as spark_rules
 
     frame = spark.read.parquet(path)
+    # The partition column is the UTC date of ingested_at, and is not one of the contract's.
+    assert frame.where(F.col("ingest_date") != F.to_date("ingested_at")).count() == 0
+    frame = frame.drop("ingest_date")
     rows = [json.loads(row[0]) for row in frame.select(spark_rules.to_json_value(frame.columns)).collect()]
     return sorted(rows, key=lambda r: (r["source_uri"], r["source_row"]))
 

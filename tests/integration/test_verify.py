@@ -65,7 +65,7 @@ def test_a_stopped_service_is_named(tmp_path):
 def test_rows_removed_from_a_dataset_are_named_by_object_and_class(tmp_path):
     # Move one part file of the USA dataset away: its rows go missing. It is moved back after,
     # so the sandbox is left whole for make demo and later runs.
-    part = node_stdout("hdfs dfs -ls -C /user/maria_dev/customers_usa | grep 'part-.*parquet$' | head -n 1").strip()
+    part = node_stdout("hdfs dfs -ls -C -R /user/maria_dev/customers_usa | grep '/ingest_date=.*/part-.*parquet$' | head -n 1").strip()
     assert part
     aside = "/tmp/verify-test-%s.parquet" % uuid.uuid4().hex[:8]
     on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (part, aside))

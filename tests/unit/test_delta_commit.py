@@ -169,7 +169,7 @@ def test_vacuum_deletes_the_files_compaction_replaced(spark: SparkSession, tmp_p
 def test_a_folder_of_the_other_format_is_refused_with_the_way_out(spark: SparkSession, tmp_path: Path) -> None:
     usa, alerts = tmp_path / "usa", tmp_path / "alerts"
     BatchDatasetWriter(spark, str(usa)).write(_rows(spark, 0, 2), 0)
-    assert delta_commit.dataset_layout(spark, str(usa)) == "files"
+    assert delta_commit.dataset_layout(spark, str(usa)) == "flat"
     assert delta_commit.dataset_layout(spark, str(alerts)) is None
     delta = StreamConfig(bootstrap_servers="b:9092", usa_path=str(usa), alerts_path=str(alerts), output_format="delta")
     assert stream_job.check_dataset_layouts(spark, delta) == (
@@ -178,9 +178,15 @@ def test_a_folder_of_the_other_format_is_refused_with_the_way_out(spark: SparkSe
         "or set the format they were written in")
     delta_commit.DeltaBatchWriter(spark, str(alerts), app_id="q").write(_rows(spark, 0, 2), 0)
     assert delta_commit.dataset_layout(spark, str(alerts)) == "delta"
-    parquet = StreamConfig(bootstrap_servers="b:9092", usa_path=str(usa), alerts_path=str(alerts))
+    parquet = StreamConfig(bootstrap_servers="b:9092", usa_path=str(tmp_path / "new"), alerts_path=str(alerts))
     assert "alerts_path %s holds a Delta table: run reset.yml" % alerts in stream_job.check_dataset_layouts(
         spark, parquet)
+    # Plain files at the folder's top level: written before the date partitions.
+    flat = StreamConfig(bootstrap_servers="b:9092", usa_path=str(usa), alerts_path=str(tmp_path / "new"))
+    assert stream_job.check_dataset_layouts(spark, flat) == (
+        f"usa_path {usa} holds part files at its top level, the layout before the datasets were partitioned "
+        "by ingest_date: run reset.yml to start them over (it deletes them; move them aside first to keep "
+        "them)")
     # Each format on its own folders is fine, and so are folders not made yet.
     assert stream_job.check_dataset_layouts(spark, StreamConfig(
         bootstrap_servers="b:9092", usa_path=str(tmp_path / "a"), alerts_path=str(alerts), output_format="delta")) is None

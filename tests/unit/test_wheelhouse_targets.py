@@ -327,7 +327,7 @@ def test_the_package_compiles_on_python_3_8(tmp_path):
 # Modules that run under Spark's own Python (spark-submit, customer_stream_pyspark_python) and
 # import pyspark, which the producer's virtualenv does not hold.
 SPARK_ONLY = {"customer_pipeline.stream.job", "customer_pipeline.stream.rules", "customer_pipeline.stream.batch_commit",
-              "customer_pipeline.stream.delta_commit"}
+              "customer_pipeline.stream.delta_commit", "customer_pipeline.stream.partition_compaction"}
 
 
 def test_the_producer_and_the_node_tools_import_and_start_on_python_3_8(venv):

@@ -4,9 +4,13 @@ Spark replays a micro-batch after a crash with the same batch id and the same in
 so a write keyed by the batch id can be made idempotent. For batch N of a dataset D:
 
 1. if `D/_committed/batch-N` exists, batch N is already in D: skip it;
-2. delete any `D/part-bN-*` left by an attempt that died while moving files;
-3. write the rows to `D/_staging/batch-N` (overwrite: a dead attempt's leftovers go);
-4. rename each part file to `D/part-bN-<rest of its name>` (a rename is atomic on HDFS);
+2. delete any `part-bN-*` (in D or its partition folders) left by an attempt that died
+   while moving files;
+3. write the rows to `D/_staging/batch-N` (overwrite: a dead attempt's leftovers go),
+   partitioned by the UTC date of a timestamp column when the writer is given one
+   (`D/_staging/batch-N/ingest_date=2026-12-03/part-...`);
+4. rename each part file to `D/[ingest_date=<date>/]part-bN-<rest of its name>` (a
+   rename is atomic on HDFS);
 5. create the marker `D/_committed/batch-N`, then delete the staging folder.
 
 A `kill -9` at any point leaves either no marker (the replay redoes steps 2-5 and the
@@ -23,15 +27,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 STAGING_DIR = "_staging"
 COMMITTED_DIR = "_committed"
 # Markers kept behind the current batch; Spark replays at most the last batch or two.
 KEEP_MARKERS = 100
 _MARKER = re.compile(r"batch-([0-9]+)")
+# The partition column of the plain formats' datasets: the UTC date of `ingested_at`
+# (the session's time zone is UTC). Hive-style folder names, so Spark and Hive read it.
+PARTITION_COLUMN = "ingest_date"
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class BatchWriteResult:
     batch_id: int
     skipped: bool
     files: int
+    # The partition folders (`ingest_date=...`) the batch added files to.
+    partitions: Tuple[str, ...] = ()
 
 
 class BatchDatasetWriter:
@@ -50,10 +60,13 @@ class BatchDatasetWriter:
         path: str,
         output_format: str = "parquet",
         options: Optional[Mapping[str, str]] = None,
+        partition_date_of: Optional[str] = None,
     ) -> None:
         self._spark = spark
         self.path = path
         self.output_format = output_format
+        # The timestamp column whose UTC date partitions the dataset (None: no partitions).
+        self.partition_date_of = partition_date_of
         # Options of the file format (e.g. how the JSON writer formats timestamps).
         self.options = dict(options or {})
         jvm: Any = spark.sparkContext._jvm
@@ -80,27 +93,50 @@ class BatchDatasetWriter:
             self._fs.delete(staging, True)
             return BatchWriteResult(batch_id, skipped=True, files=0)
         self._delete_moved_parts(batch_id)
-        moved = 0
+        moved: List[str] = []
         if has_rows:
-            rows.write.mode("overwrite").format(self.output_format).options(**self.options).save(staging.toString())
+            self.stage(rows, batch_id)
             moved = self.move_staged_parts(batch_id)
         self.commit(batch_id)
-        return BatchWriteResult(batch_id, skipped=False, files=moved)
+        partitions = tuple(sorted({folder for folder in moved if folder}))
+        return BatchWriteResult(batch_id, skipped=False, files=len(moved), partitions=partitions)
 
-    def move_staged_parts(self, batch_id: int, limit: int = -1) -> int:
-        """Step 4; `limit` >= 0 stops after that many files (tests simulate a crash)."""
-        moved = 0
-        for status in self._list(self.staging_path(batch_id)):
-            name = status.getPath().getName()
-            if not name.startswith("part-"):
-                continue  # _SUCCESS, .crc files of the local file system
-            if 0 <= limit <= moved:
+    def stage(self, rows: DataFrame, batch_id: int) -> None:
+        """Step 3."""
+        partition_by: List[str] = []
+        if self.partition_date_of is not None:
+            rows = rows.withColumn(PARTITION_COLUMN, F.to_date(F.col(self.partition_date_of)))
+            partition_by = [PARTITION_COLUMN]
+        (rows.write.mode("overwrite").format(self.output_format).options(**self.options)
+         .partitionBy(*partition_by).save(self.staging_path(batch_id).toString()))
+
+    def move_staged_parts(self, batch_id: int, limit: int = -1) -> List[str]:
+        """Step 4: the partition folder ("" for D itself) of each file moved; `limit` >= 0
+        stops after that many files (tests simulate a crash)."""
+        moved: List[str] = []
+        for folder, status in self._staged_parts(batch_id):
+            if 0 <= limit <= len(moved):
                 break
-            target = self._Path(self._root, f"part-b{batch_id}-{name[len('part-'):]}")
+            parent = self._Path(self._root, folder) if folder else self._root
+            if folder:
+                self._fs.mkdirs(parent)
+            name = status.getPath().getName()
+            target = self._Path(parent, f"part-b{batch_id}-{name[len('part-'):]}")
             if not self._fs.rename(status.getPath(), target):
                 raise OSError(f"could not move {status.getPath().toString()} to {target.toString()}")
-            moved += 1
+            moved.append(folder)
         return moved
+
+    def _staged_parts(self, batch_id: int) -> List[Tuple[str, Any]]:
+        """(partition folder or "", status) of each part file of the staged batch."""
+        found: List[Tuple[str, Any]] = []
+        for status in self._list(self.staging_path(batch_id)):
+            name = status.getPath().getName()
+            if status.isDirectory() and f"{PARTITION_COLUMN}=" in name:
+                found += [(name, part) for part in self._list(status.getPath()) if _is_part(part)]
+            elif _is_part(status):
+                found.append(("", status))  # not _SUCCESS, nor the local file system's .crc files
+        return found
 
     def commit(self, batch_id: int) -> None:
         """Step 5: the marker makes the batch final; then tidy up."""
@@ -109,9 +145,9 @@ class BatchDatasetWriter:
         self._prune_markers(batch_id)
 
     def _delete_moved_parts(self, batch_id: int) -> None:
-        pattern = self._Path(self._root, f"part-b{batch_id}-*")
-        for status in self._fs.globStatus(pattern) or []:
-            self._fs.delete(status.getPath(), False)
+        for pattern in (f"part-b{batch_id}-*", f"{PARTITION_COLUMN}=*/part-b{batch_id}-*"):
+            for status in self._fs.globStatus(self._Path(self._root, pattern)) or []:
+                self._fs.delete(status.getPath(), False)
 
     def _prune_markers(self, batch_id: int) -> None:
         for status in self._list(self._Path(self._root, COMMITTED_DIR)):
@@ -123,3 +159,7 @@ class BatchDatasetWriter:
         if not self._fs.exists(folder):
             return []
         return sorted(self._fs.listStatus(folder), key=lambda status: status.getPath().getName())
+
+
+def _is_part(status: Any) -> bool:
+    return bool(status.isFile()) and str(status.getPath().getName()).startswith("part-")

@@ -69,8 +69,9 @@ class StreamConfig:
     alerts_path: str = "/user/maria_dev/customers_alerts"
     checkpoint_location: str = "/user/maria_dev/checkpoints/customer-stream"
     output_format: str = "parquet"
-    # Delta tables' auto compaction: merged once this many files are smaller than half the
-    # target, into files of up to the target (Delta's own defaults).
+    # Compaction into files of about the target. Delta tables: auto compaction once this
+    # many files are smaller than half the target (Delta's own defaults). Plain datasets: a
+    # closed day's partition once it holds this many files (`stream.partition_compaction`).
     compact_min_files: int = 50
     compact_target_bytes: int = 128 << 20
     # Delta tables: files no version of the last `vacuum_retention_hours` reads are deleted

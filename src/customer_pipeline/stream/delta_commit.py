@@ -116,8 +116,9 @@ class DeltaBatchWriter:
 
 
 def dataset_layout(spark: SparkSession, path: str) -> Optional[str]:
-    """What the folder at `path` holds: "delta" (a table's log), "files" (anything else
-    a plain-files dataset leaves: part files, markers), or None (missing or empty)."""
+    """What the folder at `path` holds: "delta" (a table's log), "flat" (part files at its
+    top level: a plain dataset written before date partitions), "files" (anything else a
+    plain dataset leaves: partition folders, markers), or None (missing or empty)."""
     jvm: Any = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -126,4 +127,6 @@ def dataset_layout(spark: SparkSession, path: str) -> Optional[str]:
     names = {status.getPath().getName() for status in fs.listStatus(hadoop_path)}
     if DELTA_LOG_DIR in names:
         return "delta"
+    if any(name.startswith("part-") for name in names):
+        return "flat"
     return "files" if names else None

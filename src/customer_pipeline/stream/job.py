@@ -8,6 +8,8 @@ contract's rules (`stream.rules`, native Spark SQL) and then, in `foreachBatch`:
 
 1. the usa and alerts rows are appended to their datasets exactly once, by batch id
    (`stream.batch_commit`), so a replay after a crash of the driver never duplicates a row;
+   plain datasets are partitioned by ingestion date and their closed days compacted
+   (`stream.partition_compaction`), Delta tables compact themselves (`stream.delta_commit`);
 2. the same rows go to `customers-usa` / `customers-alerts` as JSON keyed by
    `record_id` (at least once: a replayed batch sends its messages again);
 3. one line is logged: batch id, rows in, rows per class, duration and each step's.
@@ -45,8 +47,9 @@ from customer_pipeline.journal import log_to_journal
 from customer_pipeline.settings import EXIT_BAD_SETTINGS
 from customer_pipeline.stream import delta_commit
 from customer_pipeline.stream import rules as spark_rules
-from customer_pipeline.stream.batch_commit import BatchDatasetWriter, BatchWriteResult
+from customer_pipeline.stream.batch_commit import PARTITION_COLUMN, BatchDatasetWriter, BatchWriteResult
 from customer_pipeline.stream.config import ConfigError, StreamConfig, load_config
+from customer_pipeline.stream.partition_compaction import PartitionCompactor
 
 LOG = logging.getLogger("customer_pipeline.stream.job")
 DatasetWriter = Union[BatchDatasetWriter, delta_commit.DeltaBatchWriter]
@@ -93,15 +96,24 @@ def table_format_conf(config: StreamConfig) -> Dict[str, str]:
 
 def check_dataset_layouts(spark: SparkSession, config: StreamConfig) -> Optional[str]:
     """Why the datasets cannot be written in `output_format` (a folder holding the other
-    format's files), or None. Switching formats starts the datasets over: reset.yml."""
+    format's files, or plain files without date partitions), or None. Switching formats
+    or layouts starts the datasets over: reset.yml."""
+    delta = config.output_format == "delta"
     for setting, path in (("usa_path", config.usa_path), ("alerts_path", config.alerts_path)):
         layout = delta_commit.dataset_layout(spark, path)
-        delta = config.output_format == "delta"
-        if layout == ("files" if delta else "delta"):
-            held = "plain files (output_format parquet or json)" if delta else "a Delta table"
-            return (f"[hdfs] output_format = {config.output_format}, but {setting} {path} holds {held}: "
-                    "run reset.yml to start the datasets over in the new format (it deletes them), "
-                    "or set the format they were written in")
+        if delta and layout in ("files", "flat"):
+            held = "plain files (output_format parquet or json)"
+        elif not delta and layout == "delta":
+            held = "a Delta table"
+        elif not delta and layout == "flat":
+            return (f"{setting} {path} holds part files at its top level, the layout before the datasets "
+                    f"were partitioned by {PARTITION_COLUMN}: run reset.yml to start them over (it deletes "
+                    f"them; move them aside first to keep them)")
+        else:
+            continue
+        return (f"[hdfs] output_format = {config.output_format}, but {setting} {path} holds {held}: "
+                "run reset.yml to start the datasets over in the new format (it deletes them), "
+                "or set the format they were written in")
     return None
 
 
@@ -189,16 +201,29 @@ class BatchProcessor:
         self.files_per_batch = max(spark.sparkContext.defaultParallelism, 1)
         self.usa_writer: DatasetWriter
         self.alerts_writer: DatasetWriter
+        # Plain datasets: partitioned by the rows' ingestion date, closed days compacted.
+        self.compactors: Dict[str, PartitionCompactor] = {}
         if config.output_format == "delta":
             self.usa_writer = delta_commit.DeltaBatchWriter(spark, config.usa_path)
             self.alerts_writer = delta_commit.DeltaBatchWriter(spark, config.alerts_path)
         else:
-            self.usa_writer = BatchDatasetWriter(spark, config.usa_path, config.output_format, options)
-            self.alerts_writer = BatchDatasetWriter(spark, config.alerts_path, config.output_format, options)
+            self.usa_writer, self.alerts_writer = (
+                BatchDatasetWriter(spark, path, config.output_format, options, partition_date_of="ingested_at")
+                for path in (config.usa_path, config.alerts_path))
+            self.compactors = {
+                name: PartitionCompactor(spark, path, config.output_format, config.compact_min_files,
+                                         config.compact_target_bytes)
+                for name, path in (("usa", config.usa_path), ("alerts", config.alerts_path))}
         self._query_id = threading.Event()
         # Delta tables are vacuumed every vacuum_every_minutes, counted from the job's start
         # (not at once: a VACUUM takes seconds, and a restart needs none).
         self._vacuumed_at = time.monotonic()
+
+    def recover(self) -> None:
+        """Before the first write: finish or undo a compaction a stop interrupted."""
+        for compactor in self.compactors.values():
+            for line in compactor.recover():
+                LOG.info("%s", line)
 
     def query_started(self, query_id: str) -> None:
         """The query's id (kept in its checkpoint) names the Delta writes: set before any write."""
@@ -239,6 +264,9 @@ class BatchProcessor:
                     messages.write.format("kafka").options(**self.config.kafka_sink_options()).save()
             if counts[ROUTE_UNREADABLE]:
                 self.log_unreadable(batch, batch_id, counts[ROUTE_UNREADABLE])
+            if self.compactors:
+                with steps("compact"):
+                    self.compact({"usa": usa_result, "alerts": alerts_result})
             if self.vacuum_due():
                 with steps("vacuum"):
                     self.vacuum()
@@ -278,6 +306,12 @@ class BatchProcessor:
         with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="delta-write") as pool:
             usa_future, alerts_future = pool.submit(write_usa), pool.submit(write_alerts)
             return usa_future.result(), alerts_future.result()
+
+    def compact(self, results: Dict[str, BatchWriteResult]) -> None:
+        for name, compactor in self.compactors.items():
+            for done in compactor.run(results[name].partitions):
+                LOG.info("compacted %s/%s: %d files -> %d, %d rows", compactor.path, done.partition,
+                         done.files_before, done.files_after, done.rows)
 
     def vacuum_due(self) -> bool:
         if self.config.output_format != "delta" or self.config.vacuum_every_minutes == 0:
@@ -321,6 +355,7 @@ def start_query(spark: SparkSession, config: StreamConfig, stop: Optional[Gracef
     )
     classified = classify(parse_raw(messages), config.target_country)
     processor = BatchProcessor(spark, config, stop)
+    processor.recover()
     writer = (
         classified.writeStream.queryName(config.app_name)
         .option("checkpointLocation", config.checkpoint_location)
