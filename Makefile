@@ -31,7 +31,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_runtime_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-integration test-cluster test-hdp test-compat bench clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-long test-integration test-cluster test-hdp test-compat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ lint: venv ## ruff, yamllint and ansible-lint (profile production)
 
 test-unit: venv ## Unit tests (seconds, no services)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+# Tests too long for make test (each says so when skipped there): the 200-batch Delta table test.
+test-long: venv ## The long tests make test skips (LONG_TESTS=1): 200 Delta commits on a local Spark
+	LONG_TESTS=1 $(PY) -m pytest tests/unit/test_delta_commit.py -q -k two_hundred $(PYTEST_ARGS)
 
 test-integration: sandbox ## Tests against the one-node sandbox's real services
 	$(PY) -m pytest tests/integration -q -m sandbox --durations=10 $(PYTEST_ARGS)

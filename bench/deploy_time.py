@@ -1,6 +1,6 @@
 """deploy.yml's own time: on a node without the pipeline (cold) and again (warm), with and without pipelining.
 
-    python bench/deploy_time.py [--warm-only]   # --warm-only: on a node already deployed
+    python bench/deploy_time.py [--warm-only]
 
 Needs the one-node sandbox (make sandbox). A cold run starts from a node whose pipeline
 was removed by the bench (its two services stopped and their units, settings, virtualenvs,
@@ -55,15 +55,11 @@ def deploy(pipelining: bool) -> Tuple[float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warm-only", action="store_true",
-                        help="time only the warm runs, on a node already deployed (the smoke test's)")
+    parser.add_argument("--warm-only", action="store_true", help="time only the warm runs (the smoke test's)")
     args = parser.parse_args()
     kinds = ("warm",) if args.warm_only else ("cold", "warm")
     times: Dict[Tuple[str, bool], Tuple[float, int]] = {}
-    if not args.warm_only:
-        # The node starts deployed and up to date, whatever it was. --warm-only takes it as
-        # it is: deployed by the caller (a warm run that changes anything stops the bench).
-        deploy(True)
+    deploy(True)  # the node starts deployed and up to date, whatever it was
     for pipelining in (False, True):
         for kind in kinds:
             if kind == "cold":

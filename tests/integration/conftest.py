@@ -109,15 +109,24 @@ def spark():
     # Loopback without asking the JVM for this host's address first: spark-submit fails to start
     # where the host name does not resolve (a fresh container, a minimal image).
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (
+    builder = (
         SparkSession.builder.master("local[1]")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
         # As the job's: the datasets' date partitions are UTC dates.
         .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
     )
+    # Delta Lake's jars and settings, so that the same session reads the delta tests' tables.
+    from delta_lake_jars import delta_lake_jars_if_maven
+
+    if delta_lake_jars_if_maven():
+        from customer_pipeline.stream.delta_commit import SESSION_CONF
+
+        builder = builder.config("spark.jars", ",".join(delta_lake_jars_if_maven()))
+        for name, value in SESSION_CONF.items():
+            builder = builder.config(name, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

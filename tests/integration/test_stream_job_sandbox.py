@@ -4,7 +4,8 @@ Known raw messages go to a fresh topic (in a committed transaction, plus an abor
 that must never show up), the job runs on the controller with `available_now` until it
 has caught up, and both datasets and both topics must hold exactly the rows the
 reference implementation expects. A replayed batch (its commit removed from the
-checkpoint) must leave the datasets unchanged.
+checkpoint) must leave the datasets unchanged. The exactly-once tests run for both
+dataset formats, plain Parquet and Delta Lake (the `output_format` fixture).
 
 Needs the Kafka connector jars of the job (see `connector_jars`).
 """
@@ -57,16 +58,17 @@ def run_id() -> str:
 
 
 
-def read_dataset(spark: Any, path: str) -> List[Dict[str, Any]]:
+def read_dataset(spark: Any, path: str, output_format: str = "parquet") -> List[Dict[str, Any]]:
     """Every row as its topic JSON (dates and timestamps as the contract writes them)."""
     from pyspark.sql import functions as F
 
     from customer_pipeline.stream import rules as spark_rules
 
-    frame = spark.read.parquet(path)
-    # The partition column is the UTC date of ingested_at, and is not one of the contract's.
-    assert frame.where(F.col("ingest_date") != F.to_date("ingested_at")).count() == 0
-    frame = frame.drop("ingest_date")
+    frame = spark.read.format(output_format).load(path)
+    if output_format != "delta":
+        # The partition column is the UTC date of ingested_at, and is not one of the contract's.
+        assert frame.where(F.col("ingest_date") != F.to_date("ingested_at")).count() == 0
+        frame = frame.drop("ingest_date")
     rows = [json.loads(row[0]) for row in frame.select(spark_rules.to_json_value(frame.columns)).collect()]
     return sorted(rows, key=lambda r: (r["source_uri"], r["source_row"]))
 
@@ -153,7 +155,24 @@ def publish(topic: str, messages: List[Any], run_id: str) -> None:
     producer.close()
 
 
-def write_config(tmp_path: Path, topics: Dict[str, str], base: str, jars: List[str], kafka: str, job: str) -> Path:
+@pytest.fixture(params=["parquet", "delta"])
+def output_format(request: pytest.FixtureRequest) -> str:
+    """Each exactly-once test runs for both dataset formats: plain Parquet and Delta Lake."""
+    from delta_lake_jars import delta_lake_jars_if_maven
+
+    if request.param == "delta" and not delta_lake_jars_if_maven():
+        pytest.skip("Maven is not on PATH: it resolves Delta Lake's jars as deploy.yml does")
+    return str(request.param)
+
+
+def job_jars(output_format: str) -> List[str]:
+    from delta_lake_jars import delta_lake_jars_if_maven
+
+    return connector_jars() + (list(delta_lake_jars_if_maven()) if output_format == "delta" else [])
+
+
+def write_config(tmp_path: Path, topics: Dict[str, str], base: str, jars: List[str], kafka: str, job: str,
+                 output_format: str = "parquet") -> Path:
     config = tmp_path / "stream-job.ini"
     config.write_text(
         f"""\
@@ -168,6 +187,7 @@ alerts_topic = {topics["alerts"]}
 usa_path = {base}/customers_usa
 alerts_path = {base}/customers_alerts
 checkpoint_location = {base}/checkpoint
+output_format = {output_format}
 
 [job]
 app_name = stream-job-test
@@ -218,15 +238,16 @@ def consume(topic: str) -> List[Tuple[bytes, Dict[str, Any]]]:
 
 
 def test_the_job_writes_exactly_the_expected_rows(
-    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any
+    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any, output_format: str
 ) -> None:
     from customer_pipeline.contract.messages import process_raw_message
 
-    jars = connector_jars()
+    jars = job_jars(output_format)
     messages = raw_messages()
     publish(topics["raw"], messages, run_id)
     base = f"{HDFS}/tmp/stream-job-test-{run_id}"
-    config = write_config(tmp_path, topics, base, jars, "max_offsets_per_trigger = 5", "available_now = true")
+    config = write_config(tmp_path, topics, base, jars, "max_offsets_per_trigger = 5", "available_now = true",
+                          output_format)
     first = run_job(config)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     batch_ids = [int(line.split(": batch ")[1].split(":")[0]) for line in first.stdout.splitlines() if ": batch " in line]
@@ -247,10 +268,11 @@ def test_the_job_writes_exactly_the_expected_rows(
     try:
 
         def types(path: str) -> List[Tuple[str, str]]:
-            return [(f.name, f.dataType.simpleString()) for f in spark.read.parquet(path).schema.fields]
+            return [(f.name, f.dataType.simpleString())
+                    for f in spark.read.format(output_format).load(path).schema.fields]
 
-        assert read_dataset(spark, f"{base}/customers_usa") == expected["usa"]
-        assert read_dataset(spark, f"{base}/customers_alerts") == expected["alerts"]
+        assert read_dataset(spark, f"{base}/customers_usa", output_format) == expected["usa"]
+        assert read_dataset(spark, f"{base}/customers_alerts", output_format) == expected["alerts"]
         assert types(f"{base}/customers_usa")[:2] == [("customer_id", "bigint"), ("first_name", "string")]
         assert ("signup_date", "date") in types(f"{base}/customers_usa")
         assert ("ingested_at", "timestamp") in types(f"{base}/customers_usa")
@@ -268,8 +290,8 @@ def test_the_job_writes_exactly_the_expected_rows(
         second = run_job(config)
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
         assert f"batch {last}:" in second.stdout and "already held it" in second.stdout, second.stdout
-        assert read_dataset(spark, f"{base}/customers_usa") == expected["usa"]
-        assert read_dataset(spark, f"{base}/customers_alerts") == expected["alerts"]
+        assert read_dataset(spark, f"{base}/customers_usa", output_format) == expected["usa"]
+        assert read_dataset(spark, f"{base}/customers_alerts", output_format) == expected["alerts"]
     finally:
         delete_tree(spark, base)
 
@@ -292,17 +314,21 @@ def sample_messages(rows: int) -> List[Any]:
 
 
 def test_a_stopped_then_killed_job_resumes_and_lands_every_row_exactly_once(
-    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any
+    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any, output_format: str
 ) -> None:
     """SIGTERM stops between batches (exit 0); the job started again is killed with -9 (driver
     and JVM), which lands anywhere, mid-batch included. A last start completes exactly once."""
     from customer_pipeline.contract.messages import process_raw_message
 
-    jars = connector_jars()
+    jars = job_jars(output_format)
     messages = sample_messages(3000)
     publish(topics["raw"], messages, run_id)
     base = f"{HDFS}/tmp/stream-job-test-{run_id}"
-    config = write_config(tmp_path, topics, base, jars, "max_offsets_per_trigger = 300", "trigger_interval = 1 second")
+    # Delta commits take seconds on the sandbox: fewer, larger batches (5 rather than 10),
+    # still two per run before the stop and the kill.
+    per_trigger = 300 if output_format == "parquet" else 600
+    config = write_config(tmp_path, topics, base, jars, f"max_offsets_per_trigger = {per_trigger}",
+                          "trigger_interval = 1 second", output_format)
     try:
         for how in ("sigterm", "kill-9"):
             log = tmp_path / ("job-%s.log" % how)
@@ -326,7 +352,7 @@ def test_a_stopped_then_killed_job_resumes_and_lands_every_row_exactly_once(
             text = log.read_text(encoding="utf-8")
             if how == "sigterm":
                 assert "stopped on request" in text, text
-            assert 2 <= text.count(": batch ") < 6, text  # 3000 rows at 300 per batch need 10 or 11
+            assert 2 <= text.count(": batch ") < 6, text  # 3000 rows at 300 (600) per batch need 10 or 11 (5 or 6)
 
         restart = run_job(config, "job.available_now=true")
         assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-3000:]
@@ -339,7 +365,7 @@ def test_a_stopped_then_killed_job_resumes_and_lands_every_row_exactly_once(
                 key=lambda r: (r["source_uri"], r["source_row"]),
             )
             # Exactly once: the same list, so no row lost and none twice.
-            assert read_dataset(spark, f"{base}/{path}") == expected
+            assert read_dataset(spark, f"{base}/{path}", output_format) == expected
             # At least once on the topics: every record, duplicates allowed.
             assert {value["record_id"] for _, value in consume(topics[route])} == {r["record_id"] for r in expected}
     finally:

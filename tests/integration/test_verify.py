@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from hostile_corpus import iter_corpus
 
 from conftest import node_stdout, on_node, run
 from customer_pipeline.contract.sample_data import generate_bytes
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.sandbox
 
 # A new key on every run: the producer ingests an object (key and ETag) once.
 SECOND = "incoming/customers-%s.csv" % uuid.uuid4().hex[:8]
+CORPUS_PREFIX = "incoming/hostile-%s/" % uuid.uuid4().hex[:8]
 
 
 def verify(tmp_path, *extra: str, check: bool = True):
@@ -37,13 +39,49 @@ def wait_for_log(unit: str, text: str, timeout: float = 180) -> None:
     raise AssertionError("%s did not log %r within %d s" % (unit, text, timeout))
 
 
-def test_verify_reconciles_the_sample_and_an_object_dropped_while_running(tmp_path, s3):
+def wait_for_outcomes(uris, timeout: float = 300) -> None:
+    """Until the producer has logged each object's end: finished, rejected or skipped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = node_stdout("journalctl -u customer-producer -o cat --no-pager --since -30min")
+        waiting = [uri for uri in uris
+                   if not any("%s %s" % (verb, uri) in log for verb in ("finished", "rejecting", "skipping"))]
+        if not waiting:
+            return
+        assert time.monotonic() < deadline, "the producer has not ended %d object(s), e.g. %s" % (
+            len(waiting), waiting[:3])
+        time.sleep(5)
+
+
+def test_verify_reconciles_the_sample_the_hostile_corpus_and_an_object_dropped_while_running(tmp_path, s3):
+    """The hostile corpus (tests/hostile_corpus) goes through the deployed pipeline with the
+    sample: every object ends as its expectation says, and verify.yml reconciles them all."""
     run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
+    corpus = list(iter_corpus(prefix=CORPUS_PREFIX))
+    for case in corpus:
+        s3.put_object(Bucket="customers", Key=case.key, Body=case.data)
     s3.put_object(Bucket="customers", Key=SECOND, Body=generate_bytes(500, 7))
-    wait_for_log("customer-producer", "finished s3://customers/%s" % SECOND)
+    listed = [case for case in corpus if case.expectation.outcome != "ignored"]
+    wait_for_outcomes(["s3://customers/" + SECOND] + ["s3://customers/" + case.key for case in listed])
     result, report = verify(tmp_path, "-e", "verify_wait=240")
     assert report["ok"] is True, result.stdout[-3000:]
     assert "verdict: OK" in result.stdout
+    # Each corpus object as its expectation says: its state, and its rows per class in HDFS.
+    objects = {item["uri"]: item for item in report["objects"]}
+    states = {"rows": "done", "rejected": "rejected", "skipped": "empty"}
+    for case in corpus:
+        uri = "s3://customers/" + case.key
+        if case.expectation.outcome == "ignored":
+            assert uri not in objects, uri
+            continue
+        item = objects[uri]
+        assert item["state"] == states[case.expectation.outcome], (uri, item)
+        if case.expectation.outcome == "rows":
+            counts = case.expectation.counts
+            assert (item["rows"], item["usa"], item["alerts"], item["out_of_scope"], item["duplicates"]) == (
+                counts["total"], counts["usa"], counts["alerts"], counts["out_of_scope"], 0), (uri, item)
+    # Neither service crashed nor stalled on it: both active, and the producer went on to SECOND.
+    assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
     row = next(item for item in report["objects"] if item["uri"] == "s3://customers/incoming/customers.csv")
     assert (row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]) == \
         (10_000, 6015, 1948, 2037, 0)

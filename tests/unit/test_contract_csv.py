@@ -83,6 +83,19 @@ def test_an_overlong_or_surrogate_encoding_is_invalid_utf8() -> None:
         assert record.malformed is True
 
 
+def test_a_character_split_by_a_closing_quote_is_invalid_utf8() -> None:
+    # "\xc3\xab" is e-diaeresis; the quote between its bytes makes the record invalid UTF-8
+    # (CONTRACT rule 1) even though the unquoted field, `Zo\xc3\xab`, would decode.
+    bad = ROW.encode().replace(b"Ann", b'"Zo\xc3"\xab')
+    good = ROW.replace("Ann", '"Zo\u00eb"')
+    records = read(f"{HEADER}\n".encode() + bad + f"\n{good}\n".encode())
+    assert records[0].malformed is True
+    assert records[0].values == NO_VALUES
+    assert records[0].raw_line == ROW.replace("Ann", '"Zo\ufffd"\ufffd')
+    assert records[1].malformed is False
+    assert records[1].values["first_name"] == "Zo\u00eb"
+
+
 # -- line ends and quoting -----------------------------------------------------------------
 
 

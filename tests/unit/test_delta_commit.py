@@ -14,39 +14,35 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
-import yaml
 
 pytest.importorskip("pyspark")
 pytest.importorskip("ansible.module_utils.basic")
 if shutil.which("java") is None:  # pragma: no cover - depends on the machine
     pytest.skip("local Spark needs Java", allow_module_level=True)
 
+from delta_lake_jars import delta_lake_jars, maven_command  # noqa: E402
 from pyspark import SparkContext  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
 
-from ansible_collections.customer_streaming.pipeline.plugins.modules import maven_artifacts  # noqa: E402
 from customer_pipeline.stream import delta_commit  # noqa: E402
 from customer_pipeline.stream import job as stream_job  # noqa: E402
 from customer_pipeline.stream.batch_commit import BatchDatasetWriter  # noqa: E402
 from customer_pipeline.stream.config import StreamConfig  # noqa: E402
+from customer_pipeline.verify.written import dataset_counts  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
-ROOT = Path(__file__).resolve().parents[2]
-ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/spark_delta_lake/defaults/main.yml").read_text())
-SPARK_SERIES = ".".join(ROLE_DEFAULTS["spark_delta_lake_spark_version"].split(".")[:2])
 MIN_FILES = 4
 
 
 @pytest.fixture(scope="module")
 def delta_jars() -> List[str]:
-    maven = os.environ.get("MAVEN", "mvn")
-    if shutil.which(maven.split()[0]) is None:
-        pytest.skip("Maven (%s) is not on PATH: it resolves Delta Lake's jars as deploy.yml does" % maven)
-    result = maven_artifacts.ensure_artifacts(
-        str(ROOT / ".cache" / "maven" / "test-spark-delta-lake"), ROLE_DEFAULTS["spark_delta_lake_versions"][SPARK_SERIES],
-        transitive=False, maven_command=maven)
-    return [str(ROOT / ".cache" / "maven" / "test-spark-delta-lake" / name) for name in result["jars"]]
+    maven = maven_command()
+    if maven is None:
+        pytest.skip("Maven (%s) is not on PATH: it resolves Delta Lake's jars as deploy.yml does"
+                    % os.environ.get("MAVEN", "mvn"))
+    return delta_lake_jars(maven)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +135,37 @@ def test_auto_compaction_keeps_the_tables_files_few_and_every_row_once(spark: Sp
     assert _ids(spark, path) == list(range(120))
     operations = [row["operation"] for row in spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()]
     assert operations.count("WRITE") == 12 and operations.count("OPTIMIZE") >= 3, operations
+
+
+def test_two_hundred_batches_keep_the_tables_files_few_and_every_row_once(spark: SparkSession, tmp_path: Path) -> None:
+    """200 batches of 2 files each, with the job's default threshold (50 files): without
+    compaction the table would hold 400 files. Long: a Delta commit takes about a second
+    on a local Spark, so this runs in `make test-long` (README, Tests), not in `make test`."""
+    if not os.environ.get("LONG_TESTS"):
+        pytest.skip("200 Delta commits take about 200 s here: run make test-long (LONG_TESTS=1)")
+    path = str(tmp_path / "usa")
+    writer = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1")
+    default = StreamConfig(bootstrap_servers="unused:9092").compact_min_files
+    spark.conf.set("spark.databricks.delta.autoCompact.minNumFiles", str(default))
+    try:
+        most = 0
+        for batch_id in range(200):
+            rows = _rows(spark, batch_id * 5, 5, files=2).select(
+                "id", "name", F.lit(f"s3://customers/{batch_id // 50}.csv").alias("source_uri"),
+                F.concat(F.lit("r"), F.col("id")).alias("record_id"))
+            assert writer.write(rows, batch_id).skipped is False
+            if batch_id % 10 == 9:
+                most = max(most, _detail(spark, path)["numFiles"])
+    finally:
+        spark.conf.set("spark.databricks.delta.autoCompact.minNumFiles", str(MIN_FILES))
+    # Compaction starts once `default` small files are there, so the table never holds many more.
+    assert most <= default + 2, most
+    assert _ids(spark, path) == list(range(1000))
+    # verify.yml's own count of the table (verify/written.py): every object exact, no duplicate.
+    assert dataset_counts(spark, path, "delta") == {
+        f"s3://customers/{n}.csv": {"rows": 250, "duplicates": 0} for n in range(4)}
+    operations = [row["operation"] for row in spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()]
+    assert operations.count("WRITE") == 200 and operations.count("OPTIMIZE") >= 7, operations
 
 
 def test_vacuum_deletes_the_files_compaction_replaced(spark: SparkSession, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from customer_pipeline.stream.batch_commit import BatchDatasetWriter  # noqa: E402
 from customer_pipeline.stream.partition_compaction import PartitionCompactor  # noqa: E402
+from customer_pipeline.verify.written import dataset_counts  # noqa: E402
 
 pytestmark = pytest.mark.spark
 UTC = dt.timezone.utc
@@ -32,10 +33,12 @@ def noon(day: dt.date) -> dt.datetime:
 
 
 def rows_on(spark: SparkSession, first: int, count: int, day: dt.date, at: dt.time = dt.time(9)) -> DataFrame:
-    """`count` rows read at `at` on `day`, in two Spark partitions (two files a batch)."""
+    """`count` rows read at `at` on `day`, in two Spark partitions (two files a batch), from
+    the object `s3://customers/<day>.csv` (what verify.yml counts by)."""
     ingested = dt.datetime.combine(day, at, UTC)
     return spark.range(first, first + count, numPartitions=2).select(
         F.col("id").cast("int").alias("id"), F.concat(F.lit("row-"), F.col("id")).alias("name"),
+        F.lit(f"s3://customers/{day}.csv").alias("source_uri"), F.concat(F.lit("r"), F.col("id")).alias("record_id"),
         F.lit(ingested).alias("ingested_at"))
 
 
@@ -68,7 +71,7 @@ def test_each_row_lands_in_the_partition_of_its_utc_ingestion_date(spark: SparkS
         (0, "2026-11-20"), (1, "2026-11-20"), (2, "2026-11-20"), (3, "2026-11-21"), (4, "2026-11-21")}
     # The files hold the rows' own columns; the date is the folder's.
     file = next((path / "ingest_date=2026-11-21").glob("part-*.parquet"))
-    assert spark.read.parquet(str(file)).columns == ["id", "name", "ingested_at"]
+    assert spark.read.parquet(str(file)).columns == ["id", "name", "source_uri", "record_id", "ingested_at"]
     assert writer.write(batch, 0).skipped is True
     assert ids(spark, str(path)) == [0, 1, 2, 3, 4]
 
@@ -106,6 +109,9 @@ def test_two_hundred_batches_keep_the_file_count_bounded_and_every_row_once(spar
     assert len(part_files(path / "ingest_date=2026-11-24")) == 80  # today: open, 40 batches x 2 files
     assert ids(spark, str(path)) == list(range(1000))
     assert not (path / "_compact").exists() and not (path / "_replaced").exists()
+    # verify.yml's own count of the dataset (verify/written.py): every object exact, no duplicate.
+    assert dataset_counts(spark, str(path), "parquet") == {
+        f"s3://customers/{DAY + dt.timedelta(days=n)}.csv": {"rows": 200, "duplicates": 0} for n in range(5)}
 
 
 def test_only_closed_days_with_enough_files_are_compacted(spark: SparkSession, tmp_path: Path) -> None:

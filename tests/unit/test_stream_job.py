@@ -433,6 +433,22 @@ def test_the_same_batch_twice_lands_once(spark: SparkSession, tmp_path: Any) -> 
     assert all(p.name.startswith(("part-b7-", "part-b8-", ".part-b", "_")) for p in (tmp_path / "usa").iterdir())
 
 
+def test_a_date_before_1582_is_written_as_the_contract_has_it(spark: SparkSession, tmp_path: Any) -> None:
+    # 0001-01-01 is a valid signup_date; without the job's settings Spark refuses to write it
+    # to Parquet at all (WRITE_ANCIENT_DATETIME) and the job would fail on every restart.
+    path = str(tmp_path / "usa")
+    rows = spark.createDataFrame([(1, dt.date(1, 1, 1)), (2, dt.date(1582, 10, 4))], "id INT, signup_date DATE")
+    try:
+        for name, value in stream_job.JOB_SQL_CONF.items():
+            spark.conf.set(name, value)
+        BatchDatasetWriter(spark, path).write(rows, 0)
+        read = sorted((row.id, row.signup_date) for row in spark.read.parquet(path).collect())
+    finally:
+        for name in stream_job.JOB_SQL_CONF:
+            spark.conf.unset(name)
+    assert read == [(1, dt.date(1, 1, 1)), (2, dt.date(1582, 10, 4))]
+
+
 def test_a_crash_while_moving_files_then_a_replay_lands_once(spark: SparkSession, tmp_path: Any) -> None:
     path = str(tmp_path / "alerts")
     writer = BatchDatasetWriter(spark, path, "json")

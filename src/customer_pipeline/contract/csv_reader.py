@@ -72,6 +72,14 @@ class MissingColumnsError(CsvObjectError):
         super().__init__("header lacks required column(s): " + ", ".join(self.missing))
 
 
+class HeaderQuoteError(CsvObjectError):
+    """A quoted name in the header is never closed: the header swallows the whole object,
+    so none of its records could be read (rejected rather than done with 0 rows)."""
+
+    def __init__(self) -> None:
+        super().__init__("a quoted name in the header is not closed before the end of the object")
+
+
 class HeaderTooLongError(CsvObjectError):
     """The header is longer than the record size limit, so it cannot be trusted."""
 
@@ -129,7 +137,9 @@ class CsvObject:
         header = self._first_non_blank()
         if header is None:
             raise EmptyObjectError()
-        if header.problem is not None and header.problem != _UNCLOSED_QUOTE:
+        if header.problem == _UNCLOSED_QUOTE:
+            raise HeaderQuoteError()
+        if header.problem is not None:
             raise HeaderTooLongError(max_record_bytes)
         self.header: Tuple[str, ...] = tuple(f.decode("utf-8", "replace") for f in header.fields)
         self.field_count = len(self.header)
@@ -171,6 +181,13 @@ class CsvObject:
             if problem is None:
                 try:
                     decoded = [f.decode("utf-8") for f in raw.fields]
+                    if b'"' in raw.text:
+                        # Unquoting drops quote bytes, which can join the two halves of a
+                        # character the record itself splits (`"Zo\xc3"\xab` unquotes to
+                        # `Zoë`). Rule 1 judges the record's bytes, so check them too. Without
+                        # quotes the fields are the record cut at commas, and the check above
+                        # already covers every byte.
+                        raw.text.decode("utf-8")
                 except UnicodeDecodeError as error:
                     problem = f"invalid UTF-8: {error.reason}"
             if problem is not None:
