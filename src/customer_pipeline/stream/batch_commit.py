@@ -122,20 +122,19 @@ class BatchDatasetWriter:
                 self._fs.mkdirs(parent)
             name = status.getPath().getName()
             target = self._Path(parent, f"part-b{batch_id}-{name[len('part-'):]}")
-            if not self._fs.rename(status.getPath(), target):
-                raise OSError(f"could not move {status.getPath().toString()} to {target.toString()}")
+            rename(self._fs, status.getPath(), target)
             moved.append(folder)
         return moved
 
     def _staged_parts(self, batch_id: int) -> List[Tuple[str, Any]]:
         """(partition folder or "", status) of each part file of the staged batch."""
         found: List[Tuple[str, Any]] = []
-        for status in self._list(self.staging_path(batch_id)):
+        for status in list_folder(self._fs, self.staging_path(batch_id)):
             name = status.getPath().getName()
             if status.isDirectory() and f"{PARTITION_COLUMN}=" in name:
-                found += [(name, part) for part in self._list(status.getPath()) if _is_part(part)]
-            elif _is_part(status):
-                found.append(("", status))  # not _SUCCESS, nor the local file system's .crc files
+                found += [(name, part) for part in part_files(self._fs, status.getPath())]
+            elif is_part_file(status):
+                found.append(("", status))
         return found
 
     def commit(self, batch_id: int) -> None:
@@ -150,16 +149,33 @@ class BatchDatasetWriter:
                 self._fs.delete(status.getPath(), False)
 
     def _prune_markers(self, batch_id: int) -> None:
-        for status in self._list(self._Path(self._root, COMMITTED_DIR)):
+        for status in list_folder(self._fs, self._Path(self._root, COMMITTED_DIR)):
             match = _MARKER.fullmatch(status.getPath().getName())
             if match and int(match.group(1)) < batch_id - KEEP_MARKERS:
                 self._fs.delete(status.getPath(), False)
 
-    def _list(self, folder: Any) -> List[Any]:
-        if not self._fs.exists(folder):
-            return []
-        return sorted(self._fs.listStatus(folder), key=lambda status: status.getPath().getName())
 
 
-def _is_part(status: Any) -> bool:
+# Hadoop file system helpers, shared with `stream.partition_compaction`.
+
+
+def list_folder(fs: Any, folder: Any) -> List[Any]:
+    """The folder's entries sorted by name; [] when it does not exist."""
+    if not fs.exists(folder):
+        return []
+    return sorted(fs.listStatus(folder), key=lambda status: status.getPath().getName())
+
+
+def is_part_file(status: Any) -> bool:
+    """A data file (not _SUCCESS, nor the local file system's .crc files)."""
     return bool(status.isFile()) and str(status.getPath().getName()).startswith("part-")
+
+
+def part_files(fs: Any, folder: Any) -> List[Any]:
+    return [status for status in list_folder(fs, folder) if is_part_file(status)]
+
+
+def rename(fs: Any, source: Any, target: Any) -> None:
+    """A rename that fails loudly: Hadoop's returns False rather than raising."""
+    if not fs.rename(source, target):
+        raise OSError(f"could not rename {source.toString()} to {target.toString()}")

@@ -115,7 +115,7 @@ def check_dataset_layouts(spark: SparkSession, config: StreamConfig) -> Optional
         elif not delta and layout == "flat":
             return (f"{setting} {path} holds part files at its top level, the layout before the datasets "
                     f"were partitioned by {PARTITION_COLUMN}: run reset.yml to start them over (it deletes "
-                    f"them; move them aside first to keep them)")
+                    "them; move them aside first to keep them)")
         else:
             continue
         return (f"[hdfs] output_format = {config.output_format}, but {setting} {path} holds {held}: "

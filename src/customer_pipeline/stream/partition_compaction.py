@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, List, Optional
 
 from pyspark.sql import SparkSession
 
-from customer_pipeline.stream.batch_commit import PARTITION_COLUMN
+from customer_pipeline.stream.batch_commit import PARTITION_COLUMN, list_folder, part_files, rename
 
 LOG = logging.getLogger("customer_pipeline.stream.partition_compaction")
 COMPACT_DIR = "_compact"
@@ -84,17 +84,17 @@ class PartitionCompactor:
     def recover(self) -> List[str]:
         """Finish or undo the swaps a crash interrupted; what was done, one line each."""
         done: List[str] = []
-        for replaced in self._list(self._Path(self._root, REPLACED_DIR)):
+        for replaced in list_folder(self._fs, self._Path(self._root, REPLACED_DIR)):
             name = replaced.getPath().getName()
             live, copy = self._Path(self._root, name), self._Path(self._root, f"{COMPACT_DIR}/{name}")
             if self._fs.exists(live):  # step 4 happened: only step 5 is left
                 self._fs.delete(replaced.getPath(), True)
             elif self._fs.exists(self._Path(copy, "_SUCCESS")):
-                self._rename(copy, live)
+                rename(self._fs, copy, live)
                 self._fs.delete(replaced.getPath(), True)
                 done.append(f"{self.path}/{name}: finished a compaction a stop interrupted")
             else:  # cannot happen by the steps' order; never leave the day out
-                self._rename(replaced.getPath(), live)
+                rename(self._fs, replaced.getPath(), live)
                 done.append(f"{self.path}/{name}: put back after an incomplete compaction")
         # Copies whose swap never started (a crash during step 2).
         self._fs.delete(self._Path(self._root, COMPACT_DIR), True)
@@ -105,7 +105,7 @@ class PartitionCompactor:
         changes; otherwise only closed partitions this batch wrote late rows to."""
         today = self._clock().date()
         if self._scanned_day != today:
-            candidates = [status.getPath().getName() for status in self._list(self._root)
+            candidates = [status.getPath().getName() for status in list_folder(self._fs, self._root)
                           if status.isDirectory() and status.getPath().getName().startswith(_PREFIX)]
             self._scanned_day = today
         else:
@@ -138,8 +138,8 @@ class PartitionCompactor:
             return None
         replaced = self._Path(self._root, f"{REPLACED_DIR}/{name}")
         self._fs.mkdirs(replaced.getParent())
-        self._rename(partition, replaced)
-        self._rename(copy, partition)
+        rename(self._fs, partition, replaced)
+        rename(self._fs, copy, partition)
         # Step 5, with the two working folders: nothing else is in them.
         for working in (REPLACED_DIR, COMPACT_DIR):
             self._fs.delete(self._Path(self._root, working), True)
@@ -163,19 +163,9 @@ class PartitionCompactor:
             return self._spark.read.text(paths)
         return self._spark.read.format(self.output_format).load(paths)
 
-    def _rename(self, source: Any, target: Any) -> None:
-        if not self._fs.rename(source, target):
-            raise OSError(f"could not rename {source.toString()} to {target.toString()}")
-
     def _parts(self, folder: Any) -> List[Any]:
-        return [status for status in self._list(folder)
-                if status.isFile() and str(status.getPath().getName()).startswith("part-")]
+        return part_files(self._fs, folder)
 
     @staticmethod
     def _names(statuses: List[Any]) -> List[str]:
         return [str(status.getPath().getName()) for status in statuses]
-
-    def _list(self, folder: Any) -> List[Any]:
-        if not self._fs.exists(folder):
-            return []
-        return sorted(self._fs.listStatus(folder), key=lambda status: status.getPath().getName())
