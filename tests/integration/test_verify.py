@@ -1,7 +1,8 @@
 """verify.yml on the deployed sandbox pipeline: exact reconciliation, and broken states caught.
 
 Runs last among the integration tests (file order). It hides a part file of a dataset on
-purpose and puts it back, leaving the pipeline whole.
+purpose and puts it back, leaving the pipeline whole; its last test runs the pipeline on
+Delta tables (deploy, verify, reset) and then puts the default deployment back.
 """
 
 from __future__ import annotations
@@ -116,3 +117,40 @@ def test_rows_removed_from_a_dataset_are_named_by_object_and_class(tmp_path):
         on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (aside, part))
     result, report = verify(tmp_path)
     assert report["ok"] is True, result.stdout[-3000:]
+
+
+def hdfs_has(path: str) -> bool:
+    return on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -test -e %s" % path, check=False).returncode == 0
+
+
+def test_a_delta_deployment_is_deployed_verified_and_reset(tmp_path):
+    """output_format delta through the three playbooks: reset.yml clears the Parquet datasets,
+    deploy.yml with delta starts the job on Delta tables, verify.yml reconciles them exactly
+    (reading each table's committed version), reset.yml clears the tables with their logs and
+    the checkpoint. The default deployment is put back after, for later runs and make demo."""
+    usa, alerts = "/user/maria_dev/customers_usa", "/user/maria_dev/customers_alerts"
+    checkpoint = "/user/maria_dev/checkpoints/customer-stream"
+    try:
+        run(["ansible-playbook", "playbooks/reset.yml", "-e", "reset_confirm=yes"], timeout=900)
+        run(["ansible-playbook", "playbooks/deploy.yml", "-e", "customer_stream_output_format=delta"],
+            timeout=900)
+        result, report = verify(tmp_path, "-e", "verify_wait=300")
+        assert report["ok"] is True, result.stdout[-3000:]
+        row = next(item for item in report["objects"] if item["uri"] == "s3://customers/incoming/customers.csv")
+        assert (row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]) == \
+            (10_000, 6015, 1948, 2037, 0)
+        # Both datasets are Delta tables: a transaction log, no day folders of the plain format.
+        for path in (usa, alerts):
+            assert hdfs_has(path + "/_delta_log"), path
+            assert "ingest_date=" not in node_stdout("hdfs dfs -ls -C %s" % path), path
+        # reset.yml on the Delta deployment: services stopped, tables (logs too) and checkpoint gone.
+        result = run(["ansible-playbook", "playbooks/reset.yml", "-e", "reset_confirm=yes"], timeout=900)
+        assert node_stdout("systemctl is-active customer-producer customer-stream || true").split() == \
+            ["inactive", "inactive"]
+        assert not any(hdfs_has(path) for path in (usa, alerts, checkpoint)), result.stdout[-3000:]
+    finally:
+        if hdfs_has(usa + "/_delta_log") or hdfs_has(alerts + "/_delta_log"):
+            run(["ansible-playbook", "playbooks/reset.yml", "-e", "reset_confirm=yes"], timeout=900)
+        run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
+    assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
+    assert "output_format = parquet" in node_stdout("cat /etc/customer-pipeline/stream.ini")
