@@ -100,6 +100,6 @@ def services_stopped() -> Iterator[None]:
         yield
     finally:
         if active:
-            # This stop and start count towards the unit's start limit as a crash loop's
-            # restarts do: reset it, or a few benches in a row leave the service refused.
+            # reset-failed: a unit of an earlier release (with a start limit) counts this
+            # stop and start as a crash loop's restarts; a few benches would leave it refused.
             on_node("systemctl reset-failed %s; systemctl start %s" % ((" ".join(active),) * 2))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 
 import pytest
 
 from conftest import ROOT, STATE, node_stdout, play_recap, run
+from customer_pipeline.contract.sample_data import generate_bytes
 
 pytestmark = pytest.mark.sandbox
 
@@ -142,3 +144,42 @@ def test_changing_one_setting_restarts_only_the_service_it_belongs_to():
     assert "trigger_interval = 7 seconds" in node_stdout("cat /etc/customer-pipeline/stream.ini")
     deploy()  # back to the inventory's value
     assert main_pid("customer-producer") == producer
+
+
+def producer_log_since(epoch: str) -> str:
+    return node_stdout("journalctl -u customer-producer --since @%s --no-pager -o cat" % epoch)
+
+
+def test_a_missing_bucket_is_named_and_retried_ever_more_slowly_and_the_fix_loses_nothing(s3):
+    """A bad setting (issue 13): one error line per start naming the setting, restarts spaced
+    out by the growing back-off (here 2 s first, 8 s at most) with the unit never given up,
+    and an object that arrived meanwhile is ingested once deploy.yml brings the right bucket
+    (test_verify.py reconciles it with the rest)."""
+    key = "incoming/while-misconfigured-%s.csv" % uuid.uuid4().hex[:8]
+    since = node_stdout("date +%s").strip()
+    # --tags customer_producer: the producer's role only, as a user changing one of its settings would.
+    deploy("--tags", "customer_producer", "-e", "customer_producer_s3_bucket=no-such-bucket",
+           "-e", "customer_producer_retry_attempts=1", "-e", "customer_producer_restart_sec=2",
+           "-e", "customer_producer_restart_max_sec=8")
+    s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(300, 13))
+    deadline = time.monotonic() + 240
+    while producer_log_since(since).count("waiting 8 s in all") < 2:
+        assert time.monotonic() < deadline, producer_log_since(since)[-3000:]
+        time.sleep(3)
+    log = producer_log_since(since)
+    # Each start in a row waits twice as long as the one before (2 s by systemd alone, then 4, 8), capped.
+    assert [int(n) for n in re.findall(r"restart back-off: start \d+ .*?waiting (\d+) s in all", log)][:3] == [4, 8, 8]
+    errors = [line for line in log.splitlines() if line.startswith("ERROR")]
+    assert len(errors) >= 4 and all(
+        line.startswith("ERROR listing s3://no-such-bucket/incoming/ failed after 1 attempt(s): ")
+        and line.endswith("; check [s3] bucket (customer_producer_s3_bucket)") for line in errors), errors
+    assert "Traceback" not in log
+    state = node_stdout("systemctl show -p ActiveState -p Result customer-producer")
+    assert "Result=start-limit-hit" not in state and "ActiveState=failed" not in state, state
+    # The fix: the inventory's bucket. The producer starts at once and ingests what came meanwhile.
+    deploy("--tags", "customer_producer")
+    deadline = time.monotonic() + 240
+    while "finished s3://customers/%s" % key not in producer_log_since(since):
+        assert time.monotonic() < deadline, producer_log_since(since)[-3000:]
+        time.sleep(3)
+    assert node_stdout("systemctl is-active customer-producer").strip() == "active"

@@ -151,6 +151,43 @@ def test_retry_gives_up_with_the_name_of_what_failed():
     assert len(calls) == 3
 
 
+def test_a_failure_that_points_at_a_setting_names_it():
+    """Bad settings (issue 13): the one error line says which setting to look at."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from botocore.exceptions import EndpointConnectionError
+
+    from customer_pipeline.producer.s3_source import list_csv_objects
+
+    settings = producer_config.load(None, ["s3.bucket=b", "kafka.bootstrap_servers=x:1",
+                                           "producer.retry_attempts=2", "producer.retry_max_backoff_seconds=0"])
+    stop = threading.Event()
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        missing = producer_config.S3Settings("no-such-bucket", "in/", None, "us-east-1", "path")
+        with pytest.raises(FatalError) as error:
+            retry("listing s3://no-such-bucket/in/", lambda: list_csv_objects(client, missing), settings, stop,
+                  check="check [s3] bucket, prefix and endpoint_url")
+    # Fatal at once (no second attempt), and the error's own setting rather than the general one.
+    assert str(error.value).startswith("listing s3://no-such-bucket/in/ failed after 1 attempt(s): ")
+    assert str(error.value).endswith("; check [s3] bucket (customer_producer_s3_bucket)")
+
+    def unreachable():
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    with pytest.raises(FatalError) as error:
+        retry("listing s3://b/in/", unreachable, settings, stop, check="check [s3] bucket, prefix and endpoint_url")
+    assert str(error.value) == ('listing s3://b/in/ failed after 2 attempt(s): Could not connect to the endpoint '
+                                'URL: "http://127.0.0.1:9"; check [s3] endpoint_url (customer_producer_s3_endpoint_url)')
+
+    def refused():
+        raise ConnectionError("refused")
+
+    with pytest.raises(FatalError) as error:
+        retry("connecting to Kafka at x:1", refused, settings, stop, check="check [kafka] bootstrap_servers")
+    assert str(error.value) == "connecting to Kafka at x:1 failed after 2 attempt(s): refused; check [kafka] bootstrap_servers"
+
+
 def test_a_failed_send_names_the_brokers_error_inside_kafka_pythons_wrapper():
     errors = pytest.importorskip("kafka.errors")
     # What kafka-python 3.0.12 raises from send() once a batch met UNKNOWN_PRODUCER_ID (Kafka 1.1.1 did).

@@ -6,8 +6,7 @@ inventory's group_vars, for CentOS 7's systemd 219 (HDP) and the sandbox's syste
 `Key=value` line is checked against the table __service_unit_options in
 roles/_service/vars/main.yml: the option must be in the table (an option missing from it fails
 the test), in that section, with a value the entry covers, and known to that systemd version.
-On 252 the units are byte for byte those the roles wrote before the table existed, so a
-deployed sandbox sees no change.
+On 252 the units are byte for byte the ones written in this file.
 """
 
 from __future__ import annotations
@@ -49,18 +48,17 @@ RUNTIME = {"ansible_managed": "Ansible managed",
            "__customer_stream_jars": {"files": [{"path": "/opt/customer-pipeline/jars/spark-sql-kafka.jar"},
                                                 {"path": "/opt/customer-pipeline/jars/kafka-clients.jar"}]}}
 
-# The units the roles wrote for the one-node sandbox before the table existed: systemd 252
-# must get exactly these.
-BEFORE_PRODUCER_252 = """\
+# The units the roles write for the one-node sandbox on systemd 252, byte for byte: the
+# sandbox runs exactly these (a change here is a change to every deployed node).
+EXPECTED_PRODUCER_252 = """\
 # Ansible managed
 [Unit]
 Description=Customer pipeline producer: CSV objects in s3://customers/incoming/ into Kafka topic customers-raw
 Documentation=file:///etc/customer-pipeline/producer.ini
 After=network-online.target kafka.service seaweedfs.service
 Wants=network-online.target
-# Back-off: at most 5 starts in 10 minutes, then the unit stays failed for a human to look.
-StartLimitIntervalSec=600
-StartLimitBurst=5
+# No start limit: the restart back-off in ExecStart= spaces the restarts out and never gives up.
+StartLimitIntervalSec=0
 
 [Service]
 Type=simple
@@ -68,7 +66,14 @@ User=customer-producer
 Group=customer-producer
 EnvironmentFile=/etc/customer-pipeline/producer.env
 Environment=PYTHONUNBUFFERED=1
-ExecStart=/opt/customer-pipeline/producer/venv/bin/python -m customer_pipeline.producer --config /etc/customer-pipeline/producer.ini
+# The restart back-off (role _service's files/restart-backoff) waits when this start follows
+# quick failures, then becomes the producer: 10 s, twice that for each further start in
+# a row, at most 300 s; a run of 600 s starts over.
+ExecStart=/usr/local/lib/customer-pipeline/restart-backoff --state /var/lib/customer-producer/restart-backoff \\
+  --first 10 --max 300 --healthy 600 --floor 10 -- \\
+  /opt/customer-pipeline/producer/venv/bin/python -m customer_pipeline.producer --config /etc/customer-pipeline/producer.ini
+# A clean stop (exit 0: systemctl stop, a deploy's restart) forgets the back-off.
+ExecStopPost=/bin/sh -c '[ "$$SERVICE_RESULT" != success ] || rm -f /var/lib/customer-producer/restart-backoff'
 # SIGTERM: the producer commits its open transaction and exits 0.
 KillSignal=SIGTERM
 TimeoutStopSec=60
@@ -83,15 +88,15 @@ SyslogIdentifier=customer-producer
 WantedBy=multi-user.target
 """
 
-BEFORE_STREAM_252 = """\
+EXPECTED_STREAM_252 = """\
 # Ansible managed
 [Unit]
 Description=Customer pipeline Spark job: Kafka topic customers-raw into HDFS and topics customers-usa, customers-alerts
 Documentation=file:///etc/customer-pipeline/stream.ini
 After=network-online.target kafka.service hdfs-namenode.service hdfs-datanode.service
 Wants=network-online.target
-StartLimitIntervalSec=900
-StartLimitBurst=5
+# No start limit: the restart back-off in ExecStart= spaces the restarts out and never gives up.
+StartLimitIntervalSec=0
 
 [Service]
 Type=simple
@@ -103,7 +108,12 @@ Environment=HOME=/var/lib/customer-stream
 Environment=SPARK_LOCAL_DIRS=/var/lib/customer-stream/spark
 Environment=PYTHONUNBUFFERED=1
 WorkingDirectory=/var/lib/customer-stream
-ExecStart=/usr/local/bin/spark-submit \\
+# The restart back-off (role _service's files/restart-backoff) waits when this start follows
+# quick failures, then becomes the command: 15 s, twice that for each further start in a
+# row, at most 300 s; a run of 600 s starts over.
+ExecStart=/usr/local/lib/customer-pipeline/restart-backoff --state /var/lib/customer-stream/restart-backoff \\
+  --first 15 --max 300 --healthy 600 --floor 15 -- \\
+  /usr/local/bin/spark-submit \\
   --master local[2] \\
   --deploy-mode client \\
   --name customer-stream \\
@@ -125,6 +135,8 @@ Restart=on-failure
 RestartSec=15
 # Exit 2 is a wrong setting: restarting cannot fix it.
 RestartPreventExitStatus=2
+# A clean stop (exit 0: systemctl stop, a deploy's restart) forgets the back-off.
+ExecStopPost=/bin/sh -c '[ "$$SERVICE_RESULT" != success ] || rm -f /var/lib/customer-stream/restart-backoff'
 SyslogIdentifier=customer-stream
 # Hardening: the drop-in customer-stream.service.d/10-hardening.conf (role _service).
 
@@ -265,18 +277,19 @@ def test_every_option_is_known_to_that_systemd_in_its_section(unit: str, case: s
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("unit", sorted(UNITS))
-def test_systemd_219_reads_the_start_limits_in_service_under_their_old_names(unit: str, case: str) -> None:
+def test_systemd_219_reads_the_start_limit_in_service_under_its_old_name(unit: str, case: str) -> None:
     old = list(options(render(unit, case, 219)))
     new = list(options(render(unit, case, 252)))
-    assert [line for line in old if line[1].startswith("StartLimit")] == [
-        ("Service", "StartLimitInterval", "600" if unit == "customer-producer" else "900"),
-        ("Service", "StartLimitBurst", "5")]
-    assert [line for line in new if line[1].startswith("StartLimit")] == [
-        ("Unit", "StartLimitIntervalSec", "600" if unit == "customer-producer" else "900"),
-        ("Unit", "StartLimitBurst", "5")]
+    # Off on both: the restart back-off spaces the restarts out and never gives up.
+    assert [line for line in old if line[1].startswith("StartLimit")] == [("Service", "StartLimitInterval", "0")]
+    assert [line for line in new if line[1].startswith("StartLimit")] == [("Unit", "StartLimitIntervalSec", "0")]
+    # 219 has no $SERVICE_RESULT: no ExecStopPost= (deploy.yml forgets the back-off there).
+    assert [o for _, o, _ in old if o == "ExecStopPost"] == []
+    assert [o for _, o, _ in new if o == "ExecStopPost"] == ["ExecStopPost"]
     # Nothing else differs but the stop command's "+" (below).
     def rest(lines: List[Tuple[str, str, str]]) -> List[Tuple[str, str, str]]:
-        return [(s, o, v.lstrip("+") if o == "ExecStop" else v) for s, o, v in lines if not o.startswith("StartLimit")]
+        return [(s, o, v.lstrip("+") if o == "ExecStop" else v) for s, o, v in lines
+                if not o.startswith("StartLimit") and o != "ExecStopPost"]
     assert rest(old) == rest(new)
 
 
@@ -293,14 +306,14 @@ def test_the_graceful_stop_runs_with_full_privileges_from_231_only(case: str) ->
     assert stops[219] == stops[230] == [stops[252][0][1:]]
 
 
-def test_systemd_252_gets_the_units_the_roles_wrote_before() -> None:
-    assert render("customer-producer", "sandbox", 252) == BEFORE_PRODUCER_252
-    assert render("customer-stream", "sandbox", 252) == BEFORE_STREAM_252
+def test_systemd_252_gets_exactly_these_units() -> None:
+    assert render("customer-producer", "sandbox", 252) == EXPECTED_PRODUCER_252
+    assert render("customer-stream", "sandbox", 252) == EXPECTED_STREAM_252
 
 
 @pytest.mark.parametrize("version", [229, 230])
-def test_the_start_limits_move_to_unit_only_when_both_names_are_known_there(version: int) -> None:
-    # 229 reads StartLimitBurst= in [Unit] but not yet StartLimitIntervalSec=: both stay in [Service].
+def test_the_start_limit_moves_to_unit_only_when_its_new_name_is_known_there(version: int) -> None:
+    # 229 reads the start limits in [Unit] but not yet the name StartLimitIntervalSec=: [Service].
     lines = [line for line in options(render("customer-producer", "sandbox", version))
              if line[1].startswith("StartLimit")]
     assert {section for section, _, _ in lines} == {"Service" if version == 229 else "Unit"}

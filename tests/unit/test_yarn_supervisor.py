@@ -422,10 +422,19 @@ def render_unit(**overrides: Any) -> str:
     return str(role_templar(**overrides).template(trust_as_template(template)))
 
 
+BACKOFF = ("/usr/local/lib/customer-pipeline/restart-backoff --state /var/lib/customer-stream/restart-backoff"
+           " --first 15 --max 300 --healthy 600 --floor 15 -- ")
+
+
 def directive(unit: str, name: str) -> List[str]:
-    """Every value of `name=` in the unit, continuation lines joined."""
+    """Every value of `name=` in the unit, continuation lines joined; ExecStart= without the
+    restart back-off in front of the command (checked to be there, with the role's defaults)."""
     joined = unit.replace("\\\n", " ")
-    return [" ".join(line.partition("=")[2].split()) for line in joined.splitlines() if line.startswith(name + "=")]
+    values = [" ".join(line.partition("=")[2].split()) for line in joined.splitlines() if line.startswith(name + "=")]
+    if name == "ExecStart":
+        assert all(value.startswith(BACKOFF) for value in values), values
+        values = [value[len(BACKOFF):] for value in values]
+    return values
 
 
 JARS = "/opt/customer-pipeline/jars/kafka-clients.jar,/opt/customer-pipeline/jars/spark-sql-kafka.jar"

@@ -8,15 +8,25 @@ read fails loudly (`ObjectChangedError`) instead of mixing two versions' rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, BinaryIO, List
+from typing import Any, BinaryIO, Dict, List, Optional
 
 from customer_pipeline.producer.config import S3Settings
 
 CSV_SUFFIX = ".csv"
-# Error codes after which retrying cannot help, whatever the back-off.
-FATAL_S3_CODES = frozenset({
-    "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidBucketName",
-})
+# Error codes after which retrying cannot help, whatever the back-off, each with the setting to
+# look at: the service's one error line names it (producer.ini's key and the inventory's variable).
+FATAL_S3_CODES: Dict[str, str] = {
+    "NoSuchBucket": "check [s3] bucket (customer_producer_s3_bucket)",
+    "InvalidBucketName": "check [s3] bucket (customer_producer_s3_bucket)",
+    "InvalidAccessKeyId": "check AWS_ACCESS_KEY_ID in producer.env (customer_producer_s3_access_key_id)",
+    "SignatureDoesNotMatch": "check AWS_SECRET_ACCESS_KEY in producer.env (customer_producer_s3_secret_access_key)",
+    "AccessDenied": "the S3 credentials in producer.env may not list or read [s3] bucket (customer_producer_s3_bucket)",
+}
+# Failures retried (the store may be down for a while), with the setting to look at once the retries end.
+RETRIED_S3_ERRORS: Dict[str, str] = {
+    "EndpointConnectionError": "check [s3] endpoint_url (customer_producer_s3_endpoint_url)",
+    "ConnectTimeoutError": "check [s3] endpoint_url (customer_producer_s3_endpoint_url)",
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -83,4 +93,10 @@ def error_code(error: BaseException) -> str:
 
 def is_fatal(error: BaseException) -> bool:
     return error_code(error) in FATAL_S3_CODES
+
+
+def setting_to_check(error: BaseException) -> Optional[str]:
+    """Which setting a failed S3 call points at, if it points at one."""
+    code = error_code(error)
+    return FATAL_S3_CODES.get(code) or RETRIED_S3_ERRORS.get(code)
 

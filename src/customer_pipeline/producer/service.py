@@ -43,6 +43,7 @@ from customer_pipeline.producer.s3_source import (
     list_csv_objects,
     make_client,
     open_object,
+    setting_to_check,
 )
 from customer_pipeline.settings import EXIT_BAD_SETTINGS, SettingsError
 
@@ -54,8 +55,10 @@ class FatalError(Exception):
     """S3 or Kafka kept failing: the message says what, and the service exits 1."""
 
 
-def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: threading.Event) -> T:
-    """Run `action`, retrying with exponential back-off; FatalError names `what` at the end."""
+def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: threading.Event,
+          check: Optional[str] = None) -> T:
+    """Run `action`, retrying with exponential back-off; FatalError names `what` at the end, and
+    the setting to check: the one the error points at, else `check`."""
     longest = max(settings.retry_max_backoff_seconds, 0.1)
     delay = min(1.0, longest)
     for attempt in range(1, settings.retry_attempts + 1):
@@ -63,7 +66,9 @@ def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: 
             return action()
         except Exception as error:  # noqa: BLE001 - every failure of a remote call is retried the same way
             if is_fatal(error) or attempt == settings.retry_attempts:
-                raise FatalError(f"{what} failed after {attempt} attempt(s): {describe(error)}") from None
+                hint = setting_to_check(error) or check
+                raise FatalError(f"{what} failed after {attempt} attempt(s): {describe(error)}"
+                                 + (f"; {hint}" if hint else "")) from None
             LOG.warning("%s failed (attempt %d of %d), retrying in %.0f s: %s",
                         what, attempt, settings.retry_attempts, delay, describe(error))
             if stop.wait(delay):
@@ -194,7 +199,8 @@ class Producer:
                  self.settings.transactional_id)
         while not self.stop.is_set():
             listed = retry(f"listing {self.settings.s3.uri}",
-                           lambda: list_csv_objects(self.s3, self.settings.s3), self.settings, self.stop)
+                           lambda: list_csv_objects(self.s3, self.settings.s3), self.settings, self.stop,
+                           check="check [s3] bucket, prefix and endpoint_url")
             sources = self.owned(listed)
             pending = [source for source in sources
                        if progress_topic.resume_row(self.state.get(source.uri), source.etag) is not None]
@@ -236,8 +242,9 @@ class Producer:
             except Exception as error:  # noqa: BLE001 - a broken S3 stream: retry from the committed row
                 self.abort()
                 if is_fatal(error) or attempt == self.settings.retry_attempts:
+                    hint = setting_to_check(error)
                     raise FatalError(f"reading {source.uri} failed after {attempt} attempt(s): "
-                                     f"{describe(error)}") from None
+                                     f"{describe(error)}" + (f"; {hint}" if hint else "")) from None
                 LOG.warning("reading %s failed (attempt %d of %d): %s; resuming at the last committed row",
                             source.uri, attempt, self.settings.retry_attempts, describe(error))
                 self.stop.wait(min(2.0 ** attempt, self.settings.retry_max_backoff_seconds))
@@ -295,6 +302,11 @@ class Producer:
         LOG.info("finished %s: %d records published, last row %d", source.uri, records, last_row)
 
 
+# What a Kafka connection that never comes points at: the address (or the listener's security).
+BOOTSTRAP_SETTING = ("check [kafka] bootstrap_servers (customer_producer_kafka_bootstrap_servers) "
+                     "and security_protocol")
+
+
 def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
     from kafka import KafkaProducer
     from kafka.admin import KafkaAdminClient
@@ -314,7 +326,7 @@ def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
         finally:
             admin.close()
 
-    retry(f"connecting to Kafka at {where}", admin_setup, settings, stop)
+    retry(f"connecting to Kafka at {where}", admin_setup, settings, stop, check=BOOTSTRAP_SETTING)
 
     def start_producer() -> Any:
         if settings.kafka.client == "confluent-kafka":
@@ -341,7 +353,8 @@ def connect_kafka(settings: ProducerSettings, stop: threading.Event) -> Any:
         producer.init_transactions()
         return producer
 
-    return retry(f"starting a transactional producer at {where}", start_producer, settings, stop)
+    return retry(f"starting a transactional producer at {where}", start_producer, settings, stop,
+                 check=BOOTSTRAP_SETTING)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
