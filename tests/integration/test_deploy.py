@@ -183,3 +183,45 @@ def test_a_missing_bucket_is_named_and_retried_ever_more_slowly_and_the_fix_lose
         assert time.monotonic() < deadline, producer_log_since(since)[-3000:]
         time.sleep(3)
     assert node_stdout("systemctl is-active customer-producer").strip() == "active"
+
+
+def test_an_output_folder_the_job_may_not_write_is_named_and_retried_and_the_fix_starts_it():
+    """A bad setting of the job (issue 13): usa_path under a folder maria_dev may not write. The
+    job checks before its query starts: one error line naming the setting and the folder, no
+    stack trace, exit 1 and restarts spaced out by the back-off (2 s, then 4 s, here). Nothing
+    was read, so deploy.yml with the inventory's path resumes where the job stood."""
+    folder = "/forbidden-%s" % uuid.uuid4().hex[:8]
+    node_stdout("HADOOP_USER_NAME=hdfs hdfs dfs -mkdir -p %s && HADOOP_USER_NAME=hdfs hdfs dfs -chmod 755 %s"
+                % (folder, folder))
+    since = node_stdout("date +%s").strip()
+    try:
+        # --tags customer_stream: the job's role only (the program deployed earlier in this module).
+        deploy("--tags", "customer_stream", "-e", "customer_stream_usa_path=%s/customers_usa" % folder,
+               "-e", "customer_stream_restart_sec=2", "-e", "customer_stream_restart_max_sec=4")
+        journal = "journalctl -u customer-stream --since @%s --no-pager -o cat" % since
+
+        def after_the_restart() -> str:
+            # What the job logged once the deploy's restart stopped the one running before.
+            return node_stdout(journal).partition("Stopped customer-stream.service")[2]
+
+        deadline = time.monotonic() + 300
+        while after_the_restart().count("restart back-off: start") < 2:
+            assert time.monotonic() < deadline, node_stdout(journal)[-3000:]
+            time.sleep(3)
+        log = after_the_restart()
+        errors = [line for line in log.splitlines() if "ERROR" in line]
+        assert len(errors) >= 3 and all(line.endswith(
+            "ERROR customer_pipeline.stream.job: [hdfs] usa_path = %s/customers_usa (customer_stream_usa_path): "
+            "maria_dev may not write %s (Permission denied: user=maria_dev, access=WRITE_EXECUTE, inode=\"%s\""
+            ":hdfs:hdfs:drwxr-xr-x); give maria_dev write access there or choose another folder: the job checks "
+            "again at each restart" % (folder, folder, folder)) for line in errors), errors
+        assert "Traceback" not in log and "\tat " not in log and "started: reading" not in log
+        assert "waiting 4 s in all" in log
+    finally:
+        deploy("--tags", "customer_stream")
+    deadline = time.monotonic() + 180
+    while "started: reading" not in node_stdout("journalctl -u customer-stream --since @%s --no-pager -o cat" % since):
+        assert time.monotonic() < deadline
+        time.sleep(3)
+    assert node_stdout("systemctl is-active customer-stream").strip() == "active"
+    node_stdout("HADOOP_USER_NAME=hdfs hdfs dfs -rm -r -f -skipTrash %s" % folder)

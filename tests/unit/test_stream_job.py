@@ -505,3 +505,38 @@ def test_a_json_dataset_formats_values_like_the_topics(spark: SparkSession, tmp_
         lines = [line for part in sorted(path.glob("part-b0-*")) for line in part.read_text("utf-8").splitlines()]
         expected = [process_raw_message(m).record for m in messages if process_raw_message(m).route == name]
         assert [json.loads(line) for line in lines] == [record.to_json_dict() for record in expected if record]
+
+
+def test_a_folder_the_job_may_not_write_is_named_before_the_query_starts(spark: SparkSession, tmp_path: Any) -> None:
+    """The job checks write access to each output path and the checkpoint (the deepest part
+    that exists) before its query starts: one line naming the setting, not a stack trace."""
+    import os
+
+    from customer_pipeline.stream.config import StreamConfig
+    from customer_pipeline.stream.setting_checks import unwritable_path
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    writable = tmp_path / "open"
+    config = StreamConfig(bootstrap_servers="b:9092", usa_path="file://%s/usa" % writable,
+                          alerts_path="file://%s/alerts" % locked,
+                          checkpoint_location="file://%s/checkpoints/job" % writable)
+    assert unwritable_path(spark, config) is None
+    os.chmod(locked, 0o555)
+    try:
+        said = unwritable_path(spark, config)
+    finally:
+        os.chmod(locked, 0o755)
+    user = spark._jvm.org.apache.hadoop.security.UserGroupInformation.getCurrentUser().getShortUserName()
+    assert said is not None and "\n" not in said
+    assert said.startswith("[hdfs] alerts_path = file://%s/alerts (customer_stream_alerts_path): %s may not write "
+                           "file:%s " % (locked, user, locked)), said
+    assert said.endswith("give %s write access there or choose another folder: the job checks again at each "
+                         "restart" % user), said
+    # A path that exists is judged itself, not its parent.
+    (locked / "alerts").mkdir()
+    os.chmod(locked, 0o555)
+    try:
+        assert unwritable_path(spark, config) is None
+    finally:
+        os.chmod(locked, 0o755)

@@ -50,6 +50,7 @@ from customer_pipeline.stream import rules as spark_rules
 from customer_pipeline.stream.batch_commit import PARTITION_COLUMN, BatchDatasetWriter, BatchWriteResult
 from customer_pipeline.stream.config import ConfigError, StreamConfig, load_config
 from customer_pipeline.stream.partition_compaction import PartitionCompactor
+from customer_pipeline.stream.setting_checks import setting_behind, unwritable_path
 
 LOG = logging.getLogger("customer_pipeline.stream.job")
 DatasetWriter = Union[BatchDatasetWriter, delta_commit.DeltaBatchWriter]
@@ -442,6 +443,7 @@ class GracefulStop:
 def run(spark: SparkSession, config: StreamConfig, stop: GracefulStop) -> int:
     try:
         mismatch = check_dataset_layouts(spark, config)
+        unwritable = unwritable_path(spark, config) if mismatch is None else None
     except Py4JJavaError as error:
         # E.g. the NameNode is down: systemd starts the job again (exit 1).
         LOG.error("cannot look into the datasets' folders: %s", root_cause(error))
@@ -449,11 +451,15 @@ def run(spark: SparkSession, config: StreamConfig, stop: GracefulStop) -> int:
     if mismatch is not None:
         LOG.error("%s", mismatch)
         return EXIT_BAD_SETTINGS
+    if unwritable is not None:
+        # Exit 1, not 2: a permission fixed on HDFS needs no deploy, the next restart finds it.
+        LOG.error("%s", unwritable)
+        return 1
     try:
         query = start_query(spark, config, stop)
     except (PySparkException, Py4JJavaError) as error:
         # E.g. the Kafka connector jars are missing, or the checkpoint is unreadable.
-        LOG.error("cannot start the streaming query: %s", root_cause(error))
+        LOG.error("cannot start the streaming query: %s", with_setting(root_cause(error), str(error), config))
         return 1
     stop.query = query
     LOG.info(
@@ -482,7 +488,8 @@ def run(spark: SparkSession, config: StreamConfig, stop: GracefulStop) -> int:
             LOG.info("stopped on request; the micro-batch that had just started is redone at the next start")
             return 0
         # One line for journald; Spark has logged the stack trace at ERROR already.
-        LOG.error("the streaming query failed, the next start resumes from its checkpoint: %s", root_cause(failure))
+        LOG.error("the streaming query failed, the next start resumes from its checkpoint: %s",
+                  with_setting(root_cause(failure), str(failure), config))
         return 1
     if stop.stopping:
         LOG.info("stopped on request after the running micro-batch")
@@ -491,7 +498,14 @@ def run(spark: SparkSession, config: StreamConfig, stop: GracefulStop) -> int:
     return 0
 
 
-_EXCEPTION_LINE = re.compile(r"^(?:Caused by: )?([\w.$]+(?:Exception|Error): .*)$")
+# "Caused by: " in a Java trace; ": " where py4j puts the Java exception under its own line.
+_EXCEPTION_LINE = re.compile(r"^(?:Caused by: |: )?([\w.$]+(?:Exception|Error): .*)$")
+
+
+def with_setting(cause: str, failure: str, config: StreamConfig) -> str:
+    """The root cause, and the setting the whole failure points at if it points at one."""
+    setting = setting_behind(failure, config)
+    return f"{cause}; {setting}" if setting else cause
 
 
 def root_cause(failure: BaseException) -> str:
