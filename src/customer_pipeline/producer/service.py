@@ -11,7 +11,8 @@ Scaling out: with `shard_count` producers, each ingests only the objects of its 
 `shard_index` and has its own transactional id (see `sharding`, which also says why every
 producer of an old assignment must stop before a producer of a new one starts).
 
-Exit codes: 0 after SIGTERM/SIGINT (the open transaction is committed first) or, with
+Exit codes: 0 after SIGTERM/SIGINT (the open transaction is committed first; while it waits
+on S3 or on a broker with nothing open, at once) or, with
 `exit_when_idle`, when every object is ingested; 1 when S3 or Kafka keep failing after
 the retries, or at once when the transactional producer fails (a send, a commit): kafka-python
 has already retried what it could, and on brokers before Kafka 2.5 (no KIP-360) errors such
@@ -55,6 +56,37 @@ class FatalError(Exception):
     """S3 or Kafka kept failing: the message says what, and the service exits 1."""
 
 
+class Stopped(Exception):
+    """A stop request came while the producer waited on S3 or Kafka with no transaction open:
+    nothing is left to finish, so the service exits 0 at once."""
+
+
+def interruptible(action: Callable[[], T], stop: threading.Event, poll_seconds: float = 0.2) -> T:
+    """`action()`, given up when `stop` is set before it returns (Stopped).
+
+    A client blocked in a connection (kafka-python waits out its 30 s request timeout for a
+    broker that never answers; boto3 its connect timeout) cannot be interrupted from outside,
+    so it runs in a daemon thread that the exiting process leaves behind. Only for calls made
+    with no transaction open: abandoning one loses nothing."""
+    outcome: Dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread as is
+            outcome["error"] = error
+
+    worker = threading.Thread(target=call, name="remote-call", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(poll_seconds)
+        if stop.is_set() and worker.is_alive():
+            raise Stopped
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: threading.Event,
           check: Optional[str] = None) -> T:
     """Run `action`, retrying with exponential back-off; FatalError names `what` at the end, and
@@ -63,7 +95,9 @@ def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: 
     delay = min(1.0, longest)
     for attempt in range(1, settings.retry_attempts + 1):
         try:
-            return action()
+            return interruptible(action, stop)
+        except Stopped:
+            raise
         except Exception as error:  # noqa: BLE001 - every failure of a remote call is retried the same way
             if is_fatal(error) or attempt == settings.retry_attempts:
                 hint = setting_to_check(error) or check
@@ -72,7 +106,7 @@ def retry(what: str, action: Callable[[], T], settings: ProducerSettings, stop: 
             LOG.warning("%s failed (attempt %d of %d), retrying in %.0f s: %s",
                         what, attempt, settings.retry_attempts, delay, describe(error))
             if stop.wait(delay):
-                raise FatalError(f"{what} interrupted by a stop request") from None
+                raise Stopped from None
             delay = min(delay * 2, longest)
     raise AssertionError("unreachable")
 
@@ -396,6 +430,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         s3 = make_client(settings.s3)
         worker = Producer(settings, s3, kafka, state, stop)
         return worker.run()
+    except Stopped:
+        LOG.info("stopped while waiting on S3 or Kafka, with no transaction open: exiting")
+        return 0
     except FatalError as error:
         LOG.error("%s", error)
         return 1
