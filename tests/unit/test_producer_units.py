@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from customer_pipeline.producer import config as producer_config
 from customer_pipeline.producer.progress import DONE, EMPTY, READING, REJECTED, ObjectProgress, resume_row
-from customer_pipeline.producer.service import FatalError, RateLimiter, kafka_failure, retry
+from customer_pipeline.producer.service import FatalError, RateLimiter, Stopped, kafka_failure, retry
 from customer_pipeline.settings import SettingsError, parse_override
 
 MINIMAL = "[s3]\nbucket = customers\nprefix = incoming\n[kafka]\nbootstrap_servers = a:9092, b:9092\n"
@@ -82,6 +83,45 @@ def test_secret_comes_from_the_named_environment_variable(tmp_path, monkeypatch)
     assert options["sasl_plain_password"] == "s3cret"
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["kafka.security_protocol=SASL_SSL"],
+     "setting kafka.sasl_mechanism in %s must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 with SASL_SSL, not (none)"),
+    (["kafka.security_protocol=SASL_PLAINTEXT", "kafka.sasl_mechanism=GSSAPI"], "SCRAM-SHA-512 with SASL_PLAINTEXT, not GSSAPI"),
+    (["kafka.security_protocol=SASL_SSL", "kafka.sasl_mechanism=SCRAM-SHA-512"],
+     "setting kafka.sasl_username in %s is empty: SASL_SSL needs the SASL user name"),
+    (["kafka.security_protocol=SASL_SSL", "kafka.sasl_mechanism=SCRAM-SHA-512", "kafka.sasl_username=pipeline"],
+     "setting kafka.sasl_password_env in %s is empty: SASL_SSL needs the environment variable holding the SASL password"),
+    (["kafka.security_protocol=SSL", "kafka.ssl_cafile=/nonexistent/ca.pem"],
+     "setting kafka.ssl_cafile in %s names /nonexistent/ca.pem, which does not exist"),
+])
+def test_an_incomplete_kafka_security_setting_is_named(tmp_path, overrides, message):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(SettingsError) as error:
+        producer_config.load(path, overrides)
+    assert (message % path if "%s" in message else message) in str(error.value)
+
+
+def test_sasl_ssl_settings_reach_both_clients(tmp_path, monkeypatch):
+    from customer_pipeline.producer.confluent_client import client_config
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "s3cret")
+    kafka = producer_config.load(write(tmp_path, MINIMAL + (
+        "security_protocol = SASL_SSL\nsasl_mechanism = SCRAM-SHA-512\nsasl_username = pipeline\n"
+        "sasl_password_env = KAFKA_SASL_PASSWORD\nssl_cafile = %s\n" % ca))).kafka
+    options = kafka.client_options()
+    assert {key: options[key] for key in ("security_protocol", "sasl_mechanism", "sasl_plain_username",
+                                          "sasl_plain_password", "ssl_cafile")} == {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "pipeline",
+        "sasl_plain_password": "s3cret", "ssl_cafile": str(ca)}
+    config = client_config(options, "t", kafka.compression, kafka.batch_size, kafka.linger_ms)
+    assert {key: config[key] for key in ("security.protocol", "sasl.mechanism", "sasl.username", "sasl.password",
+                                         "ssl.ca.location")} == {
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "pipeline",
+        "sasl.password": "s3cret", "ssl.ca.location": str(ca)}
+
+
 def test_missing_file_and_bad_override(tmp_path):
     with pytest.raises(SettingsError) as error:
         producer_config.load(str(tmp_path / "nope.ini"))
@@ -149,6 +189,31 @@ def test_retry_gives_up_with_the_name_of_what_failed():
         retry("connecting to Kafka at x:1", failing, settings, stop)
     assert str(error.value) == "connecting to Kafka at x:1 failed after 3 attempt(s): refused"
     assert len(calls) == 3
+
+
+def test_a_stop_request_ends_a_blocked_call_at_once_and_between_attempts():
+    """SIGTERM while a client waits out its timeout (a broker that never answers) exits now,
+    not when the timeout ends: the call had nothing open."""
+    settings = producer_config.load(None, ["s3.bucket=b", "kafka.bootstrap_servers=x:1",
+                                           "producer.retry_attempts=5", "producer.retry_max_backoff_seconds=30"])
+    stop = threading.Event()
+    released = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped):
+        retry("connecting to Kafka at x:1", lambda: released.wait(30), settings, stop)
+    blocked_for = time.monotonic() - started
+    released.set()
+    assert blocked_for < 5, blocked_for
+    # Between attempts: the back-off's wait ends at the request too.
+    stop.clear()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped):
+        retry("listing s3://b/", lambda: (_ for _ in ()).throw(ConnectionError("refused")), settings, stop)
+    assert time.monotonic() - started < 5
+    # A call that returns is not given up, stop request or not.
+    assert retry("listing s3://b/", lambda: 42, settings, stop) == 42
 
 
 def test_a_failure_that_points_at_a_setting_names_it():

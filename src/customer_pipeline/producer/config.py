@@ -8,6 +8,7 @@ sets both.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
@@ -74,6 +75,28 @@ class KafkaSettings:
         return options
 
 
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def check_kafka_security(settings: Settings, kafka: KafkaSettings) -> None:
+    """A SASL protocol without its mechanism, user or password, or a CA file this user cannot
+    read, named now: the client would otherwise fail later with a handshake error that names
+    no setting (or, with a SASL user missing, connect and fail to authenticate at every retry)."""
+    if kafka.security_protocol.startswith("SASL_"):
+        if kafka.sasl_mechanism not in SASL_MECHANISMS:
+            raise settings.error("kafka", "sasl_mechanism",
+                                 f"must be one of {', '.join(SASL_MECHANISMS)} with {kafka.security_protocol},"
+                                 f" not {kafka.sasl_mechanism or '(none)'}")
+        if not kafka.sasl_username:
+            raise settings.error("kafka", "sasl_username", f"is empty: {kafka.security_protocol} needs the SASL user name")
+        if not kafka.sasl_password:
+            raise settings.error("kafka", "sasl_password_env",
+                                 f"is empty: {kafka.security_protocol} needs the environment variable holding the SASL password")
+    if kafka.ssl_cafile and not os.access(kafka.ssl_cafile, os.R_OK):
+        reason = "does not exist" if not os.path.exists(kafka.ssl_cafile) else "this user cannot read"
+        raise settings.error("kafka", "ssl_cafile", f"names {kafka.ssl_cafile}, which {reason}")
+
+
 @dataclass(frozen=True)
 class ProducerSettings:
     s3: S3Settings
@@ -134,6 +157,7 @@ def load(path: Optional[str], overrides: Sequence[str] = ()) -> ProducerSettings
         batch_size=settings.integer("kafka", "batch_size", DEFAULT_BATCH_SIZE, minimum=1024),
         linger_ms=settings.integer("kafka", "linger_ms", DEFAULT_LINGER_MS, minimum=0),
     )
+    check_kafka_security(settings, kafka)
     shard_count = settings.integer("producer", "shard_count", 1, minimum=1)
     shard_index = settings.integer("producer", "shard_index", 0, minimum=0)
     if shard_index >= shard_count:
