@@ -78,9 +78,11 @@ lint: venv ## ruff, yamllint and ansible-lint (profile production)
 test-unit: venv ## Unit tests (seconds, no services)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-# Tests too long for make test (each says so when skipped there): the 200-batch Delta table test.
-test-long: venv ## The long tests make test skips (LONG_TESTS=1): 200 Delta commits on a local Spark
-	LONG_TESTS=1 $(PY) -m pytest tests/unit/test_delta_commit.py -q -k two_hundred $(PYTEST_ARGS)
+# Tests too long for make test (each says so when skipped there): the 200-batch Delta table test
+# and 3 GiB of blank lines through the producer.
+test-long: venv ## The long tests make test skips (LONG_TESTS=1): 200 Delta commits on a local Spark, a 3 GiB sparse object
+	LONG_TESTS=1 $(PY) -m pytest tests/unit/test_delta_commit.py tests/unit/test_sparse_object_streaming.py -q \
+	  -k "two_hundred or multi_gigabyte" $(PYTEST_ARGS)
 
 test-integration: sandbox ## Tests against the one-node sandbox's real services
 	$(PY) -m pytest tests/integration -q -m sandbox --durations=10 $(PYTEST_ARGS)

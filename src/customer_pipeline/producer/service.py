@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from customer_pipeline.contract.csv_reader import CsvObjectError, EmptyObjectError, MissingColumnsError, open_csv_object
@@ -54,6 +55,38 @@ T = TypeVar("T")
 
 class FatalError(Exception):
     """S3 or Kafka kept failing: the message says what, and the service exits 1."""
+
+
+@dataclass
+class OpenBatch:
+    """The object being published: its last row and record count in Kafka, and the open
+    transaction's records and start."""
+
+    last_row: int
+    records: int
+    started: float
+    in_batch: int = 0
+
+
+class StopReading(Exception):
+    """A stop request while an object is read: its open transaction is committed; the restart
+    resumes after the last committed row."""
+
+
+class HookedBody:
+    """An S3 object's body that calls `before_read` before each read (the CSV reader reads it
+    only through `read`)."""
+
+    def __init__(self, body: Any, before_read: Callable[[], None]) -> None:
+        self._body = body
+        self._before_read = before_read
+
+    def read(self, amt: Optional[int] = None) -> bytes:
+        self._before_read()
+        return self._body.read(amt)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
 
 
 class Stopped(Exception):
@@ -267,6 +300,9 @@ class Producer:
             try:
                 self._publish(source, start_row)
                 return
+            except StopReading as stopping:
+                LOG.info("%s", stopping)
+                return
             except ObjectChangedError as error:
                 self.abort()
                 LOG.warning("%s; its new version is ingested as a new object at the next listing", error)
@@ -284,7 +320,23 @@ class Producer:
                 self.stop.wait(min(2.0 ** attempt, self.settings.retry_max_backoff_seconds))
 
     def _publish(self, source: SourceObject, start_row: int) -> None:
-        body = open_object(self.s3, source)
+        previous = self.state.get(source.uri)
+        batch = OpenBatch(last_row=start_row, started=time.monotonic(),
+                          records=previous.records if previous is not None and previous.etag == source.etag else 0)
+
+        def between_reads() -> None:
+            """Before each read of the body: a stretch without records (blank lines, the dropped
+            rest of a too-long record) can take minutes, and no record comes to end the open
+            transaction. Past the broker's transaction.timeout.ms it would be aborted, the
+            service would exit and its restart read the same stretch again."""
+            if self.in_transaction and (self.stop.is_set()
+                                        or time.monotonic() - batch.started >= self.settings.transaction_seconds):
+                self._commit(source, ObjectProgress(source.etag, batch.last_row, batch.records, READING))
+                batch.in_batch, batch.started = 0, time.monotonic()
+            if self.stop.is_set():
+                raise StopReading(f"stopping at row {batch.last_row} of {source.uri}; a restart resumes after it")
+
+        body = HookedBody(open_object(self.s3, source), between_reads)
         try:
             csv_object = open_csv_object(body, max_record_bytes=self.settings.max_record_bytes)
         except EmptyObjectError:
@@ -301,39 +353,34 @@ class Producer:
             self._commit(source, ObjectProgress(source.etag, 0, 0, REJECTED, str(error)))
             return
 
-        previous = self.state.get(source.uri)
-        records = previous.records if previous is not None and previous.etag == source.etag else 0
         if start_row:
-            LOG.info("resuming %s after row %d (%d records already published)", source.uri, start_row, records)
+            LOG.info("resuming %s after row %d (%d records already published)", source.uri, start_row, batch.records)
         else:
             LOG.info("ingesting %s (%d bytes)", source.uri, source.size)
         topic = self.settings.kafka.topic
         # The same bytes as RawMessage.from_source_record + encode_raw_message, a third of the cost.
         encoder = RawMessageEncoder(source.uri, source.etag)
-        last_row = start_row
-        in_batch = 0
-        batch_started = time.monotonic()
         for record in csv_object:
             if record.source_row <= start_row:
                 continue  # committed before the restart
             self._begin()
             key, value = encoder.encode(record, dt.datetime.now(dt.timezone.utc))
             self._send(topic, key=key, value=value)
-            last_row = record.source_row
-            records += 1
-            in_batch += 1
-            self.log.count(source, last_row)
-            if (in_batch >= self.settings.transaction_records
-                    or time.monotonic() - batch_started >= self.settings.transaction_seconds
+            batch.last_row = record.source_row
+            batch.records += 1
+            batch.in_batch += 1
+            self.log.count(source, batch.last_row)
+            if (batch.in_batch >= self.settings.transaction_records
+                    or time.monotonic() - batch.started >= self.settings.transaction_seconds
                     or self.stop.is_set()):
-                self._commit(source, ObjectProgress(source.etag, last_row, records, READING))
-                in_batch, batch_started = 0, time.monotonic()
+                self._commit(source, ObjectProgress(source.etag, batch.last_row, batch.records, READING))
+                batch.in_batch, batch.started = 0, time.monotonic()
                 if self.stop.is_set():
-                    LOG.info("stopping at row %d of %s; a restart resumes after it", last_row, source.uri)
-                    return
+                    raise StopReading(f"stopping at row {batch.last_row} of {source.uri}; "
+                                      "a restart resumes after it")
             self.limiter.wait()
-        self._commit(source, ObjectProgress(source.etag, last_row, records, DONE))
-        LOG.info("finished %s: %d records published, last row %d", source.uri, records, last_row)
+        self._commit(source, ObjectProgress(source.etag, batch.last_row, batch.records, DONE))
+        LOG.info("finished %s: %d records published, last row %d", source.uri, batch.records, batch.last_row)
 
 
 # What a Kafka connection that never comes points at: the address (or the listener's security).
