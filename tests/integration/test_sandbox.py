@@ -89,6 +89,38 @@ def test_s3_put_then_get(s3):
         s3.delete_object(Bucket="customers", Key=key)
 
 
+def test_the_producers_s3_identity_may_only_list_and_read(s3, s3_settings):
+    """Least privilege: the identity the pipeline is given (cluster_s3_access_key_id) lists and
+    reads the bucket, and is refused a write, an overwrite and a delete."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    secrets = STATE / "secrets"
+    reader = boto3.client("s3", config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+                          endpoint_url=s3_settings["endpoint_url"], region_name=s3_settings["region_name"],
+                          aws_access_key_id=(secrets / "s3_reader_access_key_id").read_text().split()[0],
+                          aws_secret_access_key=(secrets / "s3_reader_secret_access_key").read_text().split()[0])
+    key = "incoming/least-privilege-%s.txt" % uuid.uuid4().hex[:8]
+    s3.put_object(Bucket="customers", Key=key, Body=b"written by the admin")
+    try:
+        listed = [item["Key"] for item in reader.list_objects_v2(Bucket="customers", Prefix=key)["Contents"]]
+        assert listed == [key]
+        assert reader.get_object(Bucket="customers", Key=key)["Body"].read() == b"written by the admin"
+        refused = []
+        for action in (lambda: reader.put_object(Bucket="customers", Key=key + ".new", Body=b"x"),
+                       lambda: reader.put_object(Bucket="customers", Key=key, Body=b"overwritten"),
+                       lambda: reader.delete_object(Bucket="customers", Key=key),
+                       lambda: reader.create_bucket(Bucket="another-bucket")):
+            with pytest.raises(ClientError) as error:
+                action()
+            refused.append(error.value.response["Error"]["Code"])
+        assert refused == ["AccessDenied"] * 4, refused
+        assert s3.get_object(Bucket="customers", Key=key)["Body"].read() == b"written by the admin"
+    finally:
+        s3.delete_object(Bucket="customers", Key=key)
+
+
 def test_spark_submit_runs_a_job_against_hdfs():
     script = "/tmp/spark_smoke.py"
     on_node("cat > %s <<'PY'\n"
