@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 import yaml
+from role_templates import trusted
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "spark_runtime"
@@ -99,19 +100,6 @@ exec "$SPARK_HOME/bin/{command}" "$@"
 """
 
 
-def _trusted(value: Any) -> Any:
-    """Role files are trusted templates, as Ansible loads them."""
-    from ansible.template import trust_as_template
-
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trusted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trusted(item) for item in value]
-    return value
-
-
 def _task(tasks_file: str, name_start: str) -> Dict[str, Any]:
     tasks = yaml.safe_load((ROLE / "tasks" / tasks_file).read_text())
     return next(task for task in tasks if task["name"].startswith(name_start))
@@ -130,7 +118,7 @@ class Gateway:
         # Role defaults first, with the defaults of the roles that run the runtime's spark-submit.
         self.variables: Dict[str, Any] = {}
         for role in ("customer_stream", "pipeline_verify", "spark_runtime"):
-            self.variables.update(_trusted(yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())))
+            self.variables.update(trusted(yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())))
         if inventory is not None:
             hosts = InventoryManager(loader=self.loader, sources=[str(inventory)])
             manager = VariableManager(loader=self.loader, inventory=hosts)
@@ -140,17 +128,17 @@ class Gateway:
         # What the play gives: ansible_managed, the java role's fact, the node's answer to preflight.yml.
         self.variables.update(ansible_managed="Ansible managed", java_home=JAVA_17,
                               __spark_runtime_python_probe={"stdout": node_python + "\n"})
-        self.variables.update(_trusted(overrides))
+        self.variables.update(trusted(overrides))
         # preflight.yml's own set_fact records the Python version and SPARK_HOME.
         record = _task("preflight.yml", "Record the Python version")
-        self.variables.update(_trusted(record["vars"]))
+        self.variables.update(trusted(record["vars"]))
         facts = {name: self.value(expression) for name, expression in record["ansible.builtin.set_fact"].items()}
         self.variables.update(facts)
 
     def value(self, expression: Any, **extra: Any) -> Any:
         from ansible.template import Templar
 
-        return Templar(loader=self.loader, variables=dict(self.variables, **extra)).template(_trusted(expression))
+        return Templar(loader=self.loader, variables=dict(self.variables, **extra)).template(trusted(expression))
 
     def var(self, name: str) -> Any:
         return self.value("{{ %s }}" % name)

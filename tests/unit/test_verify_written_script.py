@@ -81,6 +81,18 @@ def test_hdfs_user_is_optional_and_sets_hadoop_user_name(script):
     assert script.spark_env({"PATH": "/bin", "HADOOP_USER_NAME": "x"}, None)["HADOOP_USER_NAME"] == "x"
 
 
+def test_the_jobs_env_file_reaches_spark_and_never_its_command_line(script, tmp_path):
+    """stream.ini's ${NAME} (the SASL password) resolves under verify as in the service: the
+    variables of stream.env go into Spark's environment, not onto its command line."""
+    env_file = tmp_path / "stream.env"
+    env_file.write_text("# Ansible managed\n\nCUSTOMER_STREAM_KAFKA_SASL_PASSWORD=pw=with=equals\n; note\nEMPTY=\n")
+    args = script.parse_args(ARGS + ["--env-file", str(env_file), "--env-file", str(tmp_path / "missing.env")])
+    env = script.spark_env({"PATH": "/bin"}, args.hdfs_user, args.env_files)
+    assert env == {"PATH": "/bin", "HADOOP_USER_NAME": "maria_dev",
+                   "CUSTOMER_STREAM_KAFKA_SASL_PASSWORD": "pw=with=equals", "EMPTY": ""}
+    assert not any("pw=with=equals" in part for part in script.spark_command(args, "/tmp/x/verify_written.py"))
+
+
 def test_launch_prints_only_the_marker_payload(script, capsys):
     stdout = "Setting default log level\n%s%s\r\nbye\n" % (written.MARKER, json.dumps(COUNTS, sort_keys=True))
     run = FakeRun(0, stdout, "24/01/01 WARN NativeCodeLoader: ...\n")

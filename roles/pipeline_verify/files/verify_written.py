@@ -5,7 +5,8 @@ verify.yml ships this file with ansible.builtin.script and runs it with the prod
 
     verify_written.py --spark-submit /usr/local/bin/spark-submit --hdfs-user maria_dev \\
         --py-files /opt/customer-pipeline/stream/customer_pipeline.zip \\
-        --config /etc/customer-pipeline/stream.ini [--jars-dir /opt/customer-pipeline/jars-delta]
+        --config /etc/customer-pipeline/stream.ini [--env-file /etc/customer-pipeline/stream.env] \\
+        [--jars-dir /opt/customer-pipeline/jars-delta]
 
 It runs itself under Spark, as verify.yml ran a runner script it wrote on the node before:
 
@@ -43,7 +44,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--hdfs-user", dest="hdfs_user", help="HDFS user the datasets are read as (HADOOP_USER_NAME)")
     parser.add_argument("--jars-dir", dest="jars_dirs", action="append", default=[],
                         help="a folder whose jars Spark loads (Delta Lake's, to read tables); missing: none")
+    parser.add_argument("--env-file", dest="env_files", action="append", default=[],
+                        help="an EnvironmentFile of the job's unit (stream.env): its NAME=value lines join Spark's "
+                             "environment, so ${NAME} in stream.ini resolves as in the service; missing: none")
     return parser.parse_args(list(argv))
+
+
+def environment_file(path: str) -> Dict[str, str]:
+    """The NAME=value lines of a systemd EnvironmentFile as the roles write it (values unquoted;
+    blank lines and # or ; comments skipped); {} when the file does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for line in lines:
+        line = line.strip()
+        name, equals, value = line.partition("=")
+        if equals and line[:1] not in ("#", ";"):
+            values[name.strip()] = value
+    return values
 
 
 def folder_jars(folders: Sequence[str]) -> List[str]:
@@ -66,8 +87,12 @@ def spark_command(args: argparse.Namespace, script: str) -> List[str]:
         "--py-files", args.py_files, script, "--config", args.config]
 
 
-def spark_env(environ: Mapping[str, str], hdfs_user: Optional[str]) -> Dict[str, str]:
+def spark_env(environ: Mapping[str, str], hdfs_user: Optional[str], env_files: Sequence[str] = ()) -> Dict[str, str]:
+    """Spark's environment: ours, the env files' variables (secrets stay out of the command
+    line), and HADOOP_USER_NAME."""
     env = dict(environ)
+    for path in env_files:
+        env.update(environment_file(path))
     if hdfs_user:
         env["HADOOP_USER_NAME"] = hdfs_user
     return env
@@ -94,7 +119,7 @@ def launch(argv: Sequence[str], run=subprocess.run, environ: Optional[Mapping[st
     args = parse_args(argv)
     command = spark_command(args, script or os.path.abspath(__file__))
     try:
-        result = run(command, env=spark_env(os.environ if environ is None else environ, args.hdfs_user),
+        result = run(command, env=spark_env(os.environ if environ is None else environ, args.hdfs_user, args.env_files),
                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                      universal_newlines=True, check=False)
     except OSError as error:
