@@ -7,7 +7,7 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".state" / "sandbox"
 
 
-def run(command: List[str], timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+def run(command: List[str], timeout: float = 600, check: bool = True,
+        input: Optional[str] = None) -> subprocess.CompletedProcess:
     """Run a command from the repository root with the project's ansible.cfg."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                            input=input)
     if check and result.returncode != 0:
         raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(command), result.returncode,
                                                         result.stdout[-4000:], result.stderr[-4000:]))
@@ -26,18 +28,19 @@ def run(command: List[str], timeout: float = 600, check: bool = True) -> subproc
 
 
 def on_sandbox_node(state: Path, address: str, command: str, check: bool = True,
-                    timeout: float = 300) -> subprocess.CompletedProcess:
+                    timeout: float = 300, input: Optional[str] = None) -> subprocess.CompletedProcess:
     """Run a shell command on a node of a sandbox over SSH, with the key and port Ansible uses."""
     ssh = state / "ssh"
     return run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
                 "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
                 "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % address, command],
-               check=check, timeout=timeout)
+               check=check, timeout=timeout, input=input)
 
 
-def on_node(command: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a shell command on the one-node sandbox over SSH."""
-    return on_sandbox_node(STATE, "127.0.0.1", command, check=check, timeout=timeout)
+def on_node(command: str, check: bool = True, timeout: float = 300,
+            input: Optional[str] = None) -> subprocess.CompletedProcess:
+    """Run a shell command on the one-node sandbox over SSH (`input`: its stdin, e.g. a secret)."""
+    return on_sandbox_node(STATE, "127.0.0.1", command, check=check, timeout=timeout, input=input)
 
 
 def playbook_on(inventory: str, name: str, *extra: str, check: bool = True,

@@ -1,8 +1,8 @@
 """verify.yml on the deployed sandbox pipeline: exact reconciliation, and broken states caught.
 
 Runs last among the integration tests (file order). It hides a part file of a dataset on
-purpose and puts it back, leaving the pipeline whole; its last test runs the pipeline on
-Delta tables (deploy, verify, reset) and then puts the default deployment back.
+purpose and puts it back, leaving the pipeline whole; its last two tests run the pipeline over
+the broker's SASL_SSL listener and on Delta tables, each putting the default deployment back.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import uuid
 import pytest
 from hostile_corpus import iter_corpus
 
-from conftest import node_stdout, on_node, run
+from conftest import STATE, node_stdout, on_node, run
 from customer_pipeline.contract.sample_data import generate_bytes
 
 pytestmark = pytest.mark.sandbox
@@ -117,6 +117,83 @@ def test_rows_removed_from_a_dataset_are_named_by_object_and_class(tmp_path):
         on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (aside, part))
     result, report = verify(tmp_path)
     assert report["ok"] is True, result.stdout[-3000:]
+
+
+def test_each_service_runs_as_its_own_user_and_no_dataset_is_world_writable():
+    """Least privilege on the node: the pipeline's and the cluster's services each run as a
+    system user of their own (none as root), and nothing the job wrote to HDFS (datasets,
+    checkpoint) is writable by other users."""
+    units = ["customer-producer", "customer-stream", "kafka", "hdfs-namenode", "hdfs-datanode", "seaweedfs"]
+    users = node_stdout("systemctl show -p User --value %s" % " ".join(units)).split()
+    assert len(users) == len(units) and "root" not in users and len(set(users)) >= 4, dict(zip(units, users))
+    assert users[0] != users[1], "the producer and the job share a user"
+    listing = node_stdout("hdfs dfs -ls -R /user/maria_dev")
+    entries = [line.split() for line in listing.splitlines() if line[:1] in ("d", "-")]
+    assert len(entries) > 10, listing[:2000]
+    writable = [entry[-1] for entry in entries if entry[0][8] == "w"]
+    assert writable == [], writable[:10]
+
+
+# Every Kafka client over the sandbox broker's SASL_SSL listener (SCRAM-SHA-512, the sandbox's CA).
+SASL_SSL = ("-e", "@sandbox/kafka-sasl-ssl.yml")
+# Where a secret must never be on the node; {patterns} is a root-only file of the secrets, so no
+# command line here holds one, and the commands print where a secret is, never the secret.
+LEAKS = {
+    "unit files": "grep -rlF -f {patterns} /etc/systemd /run/systemd/system /lib/systemd/system || true",
+    "process arguments": "grep -laF -f {patterns} /proc/[0-9]*/cmdline 2>/dev/null || true",
+    "the journal": "journalctl -o cat --no-pager | grep -cF -f {patterns} || true",
+    "files other users may read": (
+        "find / -xdev \\( -path /proc -o -path /sys -o -path /dev \\) -prune -o -type f -perm -o=r -size -100M"
+        " -print0 | xargs -0 grep -lF -f {patterns} 2>/dev/null || true"),
+}
+
+
+def sandbox_secret(name: str) -> str:
+    return (STATE / "secrets" / name).read_text().split()[0]
+
+
+def test_a_sasl_ssl_deployment_reconciles_and_leaks_no_secret(tmp_path, s3):
+    """deploy.yml and verify.yml with every Kafka client on the SASL_SSL listener: the
+    producer and the job connect there, a new object is ingested and verify.yml reconciles
+    exactly; the SCRAM password and the S3 secret keys (the pipeline's and the store admin's) are
+    in no unit file, process argument, journal line, world-readable file of the node, nor in
+    Ansible's output."""
+    secrets = [sandbox_secret(name) for name in ("kafka_scram_pipeline", "s3_reader_secret_access_key",
+                                                 "s3_secret_access_key")]
+    key = "incoming/customers-sasl-%s.csv" % uuid.uuid4().hex[:8]
+    try:
+        deployed = run(["ansible-playbook", "playbooks/deploy.yml", *SASL_SSL], timeout=900)
+        assert "security.protocol = SASL_SSL" in node_stdout("cat /etc/customer-pipeline/stream.ini")
+        assert "security_protocol = SASL_SSL" in node_stdout("cat /etc/customer-pipeline/producer.ini")
+        s3.put_object(Bucket="customers", Key=key, Body=generate_bytes(400, 11))
+        wait_for_outcomes(["s3://customers/" + key])
+        result, report = verify(tmp_path, "-e", "verify_wait=240", *SASL_SSL)
+        assert report["ok"] is True, result.stdout[-3000:]
+        row = next(item for item in report["objects"] if item["uri"] == "s3://customers/" + key)
+        assert row["rows"] == 400 and row["duplicates"] == 0, row
+        assert row["usa"] + row["alerts"] + row["out_of_scope"] == 400, row
+        # Both services' clients talk to the SASL_SSL listener (9094), none to the plain one (9092)
+        # (the broker's own connections to 9092 are the broker's). The main processes are the
+        # producer's Python and the job's JVM: restart-backoff and spark-submit exec them.
+        sockets = node_stdout("ss -tnpH state established '( dport = :9092 or dport = :9094 )'")
+        for service in ("customer-producer", "customer-stream"):
+            pid = node_stdout("systemctl show -p MainPID --value %s" % service).strip()
+            ports = {line.split()[3].rsplit(":", 1)[1] for line in sockets.splitlines() if "pid=%s," % pid in line}
+            assert ports == {"9094"}, (service, pid, sockets)
+        for output in (deployed.stdout + deployed.stderr, result.stdout + result.stderr):
+            assert not [index for index, value in enumerate(secrets) if value in output], "a secret in Ansible's output"
+        patterns = "/root/.leak-patterns"
+        on_node("umask 077; cat > %s" % patterns, input="\n".join(secrets) + "\n")
+        try:
+            found = {where: node_stdout(command.format(patterns=patterns)).strip()
+                     for where, command in LEAKS.items()}
+        finally:
+            on_node("rm -f %s" % patterns)
+        assert found == {"unit files": "", "process arguments": "", "the journal": "0",
+                         "files other users may read": ""}, found
+    finally:
+        run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
+    assert "security.protocol" not in node_stdout("cat /etc/customer-pipeline/stream.ini")
 
 
 def hdfs_has(path: str) -> bool:
