@@ -42,6 +42,7 @@ from hostile_corpus import (
     parse_expectation,
     totals,
 )
+from producer_runs import Collect, fake_run_settings
 
 from customer_pipeline.contract import rules
 from customer_pipeline.contract.counts import count_object
@@ -55,7 +56,6 @@ from customer_pipeline.contract.csv_reader import (
 )
 from customer_pipeline.contract.messages import decode_raw_message, message_key, process_raw_message
 from customer_pipeline.contract.rules import Outcome
-from customer_pipeline.producer import config as producer_config
 from customer_pipeline.producer.config import ProducerSettings
 from customer_pipeline.producer.progress import DONE, EMPTY, REJECTED, ObjectProgress
 from customer_pipeline.producer.service import Producer
@@ -122,22 +122,9 @@ class FakeKafka:
         raise AssertionError("nothing in the corpus should make the producer abort")
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def producer_settings() -> ProducerSettings:
     # Every setting that shapes records keeps its default (max_record_bytes above all).
-    return producer_config.load(None, [
-        f"s3.bucket={BUCKET}", f"s3.prefix={PREFIX}", "kafka.bootstrap_servers=k:9092",
-        f"kafka.topic={RAW_TOPIC}", f"kafka.progress_topic={PROGRESS_TOPIC}",
-        "producer.exit_when_idle=true", "producer.retry_attempts=1",
-    ])
+    return fake_run_settings(BUCKET, PREFIX, RAW_TOPIC, PROGRESS_TOPIC)
 
 
 @dataclass

@@ -39,11 +39,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from hostile_corpus import make_corpus
+from producer_runs import Collect, fake_run_settings
 
 from customer_pipeline.contract import rules
 from customer_pipeline.contract.csv_reader import DEFAULT_MAX_RECORD_BYTES
 from customer_pipeline.contract.messages import decode_raw_message, message_key, process_raw_message
-from customer_pipeline.producer import config as producer_config
 from customer_pipeline.producer import service
 from customer_pipeline.producer.progress import DONE, ObjectProgress
 from customer_pipeline.producer.service import Producer
@@ -264,15 +264,6 @@ class FakeKafka:
         raise AssertionError("nothing here should make the producer abort")
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @dataclass
 class Ingestion:
     item: SparseObject
@@ -292,11 +283,7 @@ def ingestion(request: pytest.FixtureRequest) -> Ingestion:
     s3 = FakeS3(key, item)
     clock = ReadClock(s3)
     kafka = FakeKafka(clock)
-    settings = producer_config.load(None, [
-        f"s3.bucket={BUCKET}", f"s3.prefix={PREFIX}", "kafka.bootstrap_servers=k:9092",
-        f"kafka.topic={RAW_TOPIC}", f"kafka.progress_topic={PROGRESS_TOPIC}",
-        "producer.exit_when_idle=true", "producer.retry_attempts=1",
-    ])
+    settings = fake_run_settings(BUCKET, PREFIX, RAW_TOPIC, PROGRESS_TOPIC)
     assert settings.max_record_bytes == LIMIT
     logger = logging.getLogger("customer_pipeline.producer")
     handler, level = Collect(), logger.level
@@ -403,11 +390,7 @@ def test_a_stop_request_in_the_stretch_ends_the_read_there_and_the_restart_resum
     key = PREFIX + item.name
     s3 = FakeS3(key, item)
     kafka = FakeKafka(ReadClock(s3))
-    settings = producer_config.load(None, [
-        f"s3.bucket={BUCKET}", f"s3.prefix={PREFIX}", "kafka.bootstrap_servers=k:9092",
-        f"kafka.topic={RAW_TOPIC}", f"kafka.progress_topic={PROGRESS_TOPIC}",
-        "producer.exit_when_idle=true", "producer.retry_attempts=1",
-    ])
+    settings = fake_run_settings(BUCKET, PREFIX, RAW_TOPIC, PROGRESS_TOPIC)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service, "time", kafka.clock)
         assert Producer(settings, s3, kafka, {}, stop).run() == 0
