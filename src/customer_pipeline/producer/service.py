@@ -67,6 +67,9 @@ class OpenBatch:
     started: float
     in_batch: int = 0
 
+    def stopping_line(self, uri: str) -> str:
+        return f"stopping at row {self.last_row} of {uri}; a restart resumes after it"
+
 
 class StopReading(Exception):
     """A stop request while an object is read: its open transaction is committed; the restart
@@ -334,7 +337,7 @@ class Producer:
                 self._commit(source, ObjectProgress(source.etag, batch.last_row, batch.records, READING))
                 batch.in_batch, batch.started = 0, time.monotonic()
             if self.stop.is_set():
-                raise StopReading(f"stopping at row {batch.last_row} of {source.uri}; a restart resumes after it")
+                raise StopReading(batch.stopping_line(source.uri))
 
         body = HookedBody(open_object(self.s3, source), between_reads)
         try:
@@ -376,8 +379,7 @@ class Producer:
                 self._commit(source, ObjectProgress(source.etag, batch.last_row, batch.records, READING))
                 batch.in_batch, batch.started = 0, time.monotonic()
                 if self.stop.is_set():
-                    raise StopReading(f"stopping at row {batch.last_row} of {source.uri}; "
-                                      "a restart resumes after it")
+                    raise StopReading(batch.stopping_line(source.uri))
             self.limiter.wait()
         self._commit(source, ObjectProgress(source.etag, batch.last_row, batch.records, DONE))
         LOG.info("finished %s: %d records published, last row %d", source.uri, batch.records, batch.last_row)
