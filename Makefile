@@ -31,7 +31,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_runtime_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-long test-integration test-cluster test-hdp test-compat bench clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint chaos test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-long test-integration test-cluster test-hdp test-compat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -118,13 +118,15 @@ checks-and-sandbox: venv data
 	if [ $$checks -ne 0 ] || [ $$compat_rc -ne 0 ] || [ $$sandbox -ne 0 ]; then \
 	  echo "lint and unit tests: exit $$checks, make test-compat: exit $$compat_rc, make sandbox: exit $$sandbox"; exit 1; fi
 
-# The three-node sandbox builds while the one-node tests run, at nice 19: it takes only the CPU
-# time the tests leave idle (a quarter of it, measured), so the tests keep their pace. Its nodes
+# The one-node tests, then make chaos on the same sandbox. The three-node sandbox builds while
+# they run, at nice 19: it takes only the CPU time the tests leave idle (a quarter of it,
+# measured), so the tests keep their pace. Its nodes
 # inherit that niceness; sandbox/renice-nodes gives them nice 0 once it is done. test-cluster
 # then finds it up to date, or finishes what the build could not (its log says why).
 integration-and-cluster-sandbox: sandbox
 	@mkdir -p .state; nice -n 19 $(MAKE) --no-print-directory sandbox NODES=3 > .state/make-sandbox3.log 2>&1 & build=$$!; \
 	tests=0; $(MAKE) --no-print-directory test-integration || tests=$$?; \
+	$(MAKE) --no-print-directory chaos || tests=$$?; \
 	sandbox=0; wait $$build || sandbox=$$?; \
 	echo "== make sandbox NODES=3 (built at nice 19 while the one-node tests ran) =="; cat .state/make-sandbox3.log; \
 	$(PY) sandbox/renice-nodes; \
@@ -151,6 +153,14 @@ test: checks-and-sandbox ## Everything: lint, unit tests, the three sandboxes an
 .PHONY: audit
 audit: venv ## Known vulnerabilities in the wheels and jars (requirements/known-vulnerable.yml); fails on one not accepted
 	$(PY) tests/support/artifact_audit.py
+
+# Faults during a 1,000,000-row ingest on the one-node sandbox (tests/chaos/run_chaos.py): every
+# kind twice in an order drawn from a printed seed (SEED=N replays it), then verify.yml must
+# reconcile exactly. Part of make test (after the one-node tests); about 20 minutes.
+SEED ?=
+CHAOS_ARGS ?=
+chaos: sandbox ## Faults (kill -9, restarts, outages, a reboot, permissions) during a 1,000,000-row ingest; verify must reconcile exactly (SEED=N replays a run)
+	$(PY) tests/chaos/run_chaos.py $(if $(SEED),--seed $(SEED),) $(CHAOS_ARGS)
 
 # Not part of make test (tests/integration/test_bench_smoke.py and test_stream_bench_smoke.py run
 # each bench on 10,000 rows there).

@@ -1,0 +1,135 @@
+"""The faults of the chaos run on the one-node sandbox: each injects one real failure into the
+node's real services (over SSH, as root) and undoes it, returning a note for the table.
+
+Every kind is a fault a cluster has: processes killed, daemons restarted, a store gone for
+a while, the whole machine restarted, permissions taken away. None is simulated: the
+services see exactly what they would see on a cluster node.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".state" / "sandbox"
+DATASETS = ("/user/maria_dev/customers_usa", "/user/maria_dev/customers_alerts")
+OUTAGE_SECONDS = 30
+
+
+class FaultFailed(Exception):
+    """The fault could not be injected or undone (not the pipeline's failure: the run's)."""
+
+
+def on_node(command: str, timeout: float = 300, check: bool = True) -> str:
+    ssh = STATE / "ssh"
+    result = subprocess.run(
+        ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222", "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"),
+         "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+         "root@127.0.0.1", command], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise FaultFailed("%s: exit %d, %s" % (command, result.returncode, result.stderr.strip()[-300:]))
+    return result.stdout
+
+
+def playbook(*arguments: str) -> None:
+    """ansible-playbook from the repository root (the Makefile exports the sandbox inventory)."""
+    result = subprocess.run(["ansible-playbook", *arguments], cwd=ROOT, capture_output=True, text=True,
+                            timeout=900, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise FaultFailed("ansible-playbook %s: exit %d\n%s" % (" ".join(arguments), result.returncode,
+                                                                 result.stdout[-2000:]))
+
+
+def main_process(unit: str, command: str, timeout: float = 120) -> int:
+    """The unit's main PID once it is `command` (java for the driver, python for the producer),
+    not the restart back-off's shell still waiting: a kill must hit the real process."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid = int(on_node("systemctl show -p MainPID --value %s" % unit).strip() or 0)
+        if pid and on_node("ps -o comm= -p %d" % pid, check=False).strip().startswith(command):
+            return pid
+        if time.monotonic() > deadline:
+            raise FaultFailed("%s has no running %s process after %.0f s" % (unit, command, timeout))
+        time.sleep(1)
+
+
+def kill_spark_driver() -> str:
+    # Local master: the driver is spark-submit's JVM, the unit's main process; the Python side
+    # of the job loses its gateway with it.
+    pid = main_process("customer-stream", "java")
+    on_node("kill -9 %d" % pid)
+    return "driver PID %d" % pid
+
+
+def kill_producer() -> str:
+    pid = main_process("customer-producer", "python")
+    # Its last progress line says which object and row it is at: mid-object unless it is between two.
+    last = on_node("journalctl -u customer-producer -o cat --no-pager -n 200 | grep -E 'now at row|^finished|ingesting' "
+                   "| tail -n 1", check=False).strip()
+    on_node("kill -9 %d" % pid)
+    where = last.partition("now at ")[2] if "now at row" in last else "between objects"
+    return "PID %d, %s" % (pid, where.replace("s3://customers/", ""))
+
+
+def restart(unit: str) -> Callable[[], str]:
+    def fault() -> str:
+        on_node("systemctl restart %s" % unit, timeout=300)
+        return ""
+    return fault
+
+
+def stop_object_store() -> str:
+    on_node("systemctl stop seaweedfs")
+    try:
+        time.sleep(OUTAGE_SECONDS)
+    finally:
+        on_node("systemctl start seaweedfs")
+    return "%d s" % OUTAGE_SECONDS
+
+
+def reboot_node() -> str:
+    # The sandbox's node has no nspawn supervisor that boots it again after `systemctl reboot`:
+    # power off cleanly (sandbox_down.yml), boot (only the boot tag, no converge), then every
+    # enabled unit has to come back by itself, in the order of its After= lines.
+    playbook("sandbox/sandbox_down.yml")
+    playbook("sandbox/sandbox.yml", "--tags", "sandbox_node")
+    state = on_node("systemctl is-system-running --wait", check=False, timeout=600).strip()
+    return "system %s after the boot" % state
+
+
+def hdfs(command: str) -> str:
+    return on_node("HADOOP_USER_NAME=hdfs hdfs dfs %s" % command, timeout=180)
+
+
+def take_away_hdfs_write() -> str:
+    """The job's two datasets unwritable for OUTAGE_SECONDS (every folder and file, a-w), then
+    write given back to their owner (u+w). Nothing in them is group- or world-writable before
+    (test_verify checks), so u+w restores every mode."""
+    modes_before = hdfs("-ls -R %s | awk '{print $1}' | sort | uniq -c" % " ".join(DATASETS))
+    hdfs("-chmod -R a-w %s" % " ".join(DATASETS))
+    try:
+        time.sleep(OUTAGE_SECONDS)
+    finally:
+        hdfs("-chmod -R u+w %s" % " ".join(DATASETS))
+    modes_after = hdfs("-ls -R %s | awk '{print $1}' | sort -u" % " ".join(DATASETS))
+    writable = [mode for mode in modes_after.split() if mode[5:6] == "w" or mode[8:9] == "w"]
+    if writable:
+        raise FaultFailed("after the restore some dataset entries are group- or world-writable: %s (before: %s)"
+                          % (writable, modes_before))
+    return "%d s" % OUTAGE_SECONDS
+
+
+FAULTS: Dict[str, Callable[[], str]] = {
+    "kill -9 spark driver": kill_spark_driver,
+    "kill -9 producer": kill_producer,
+    "kafka broker restart": restart("kafka"),
+    "hdfs datanode restart": restart("hdfs-datanode"),
+    "hdfs namenode restart": restart("hdfs-namenode"),
+    "object store stopped": stop_object_store,
+    "node reboot": reboot_node,
+    "hdfs datasets unwritable": take_away_hdfs_write,
+}
+SERVICES: List[str] = ["kafka", "hdfs-namenode", "hdfs-datanode", "seaweedfs", "customer-producer", "customer-stream"]
