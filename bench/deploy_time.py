@@ -59,12 +59,21 @@ def main() -> int:
     args = parser.parse_args()
     kinds = ("warm",) if args.warm_only else ("cold", "warm")
     times: Dict[Tuple[str, bool], Tuple[float, int]] = {}
-    deploy(True)  # the node starts deployed and up to date, whatever it was
+    # The node starts deployed and up to date, whatever it was. With --warm-only (the smoke test,
+    # on a node the tests before it deployed) the first warm run is that deploy when it finds
+    # nothing to change, and is run again when it did change something.
+    prepared = not args.warm_only
+    if prepared:
+        deploy(True)
     for pipelining in (False, True):
         for kind in kinds:
             if kind == "cold":
                 remove_pipeline()
             times[(kind, pipelining)] = deploy(pipelining)
+            if kind == "warm" and not prepared and times[(kind, pipelining)][1] != 0:
+                print("the node was not up to date (changed=%d): the warm run again" % times[(kind, pipelining)][1])
+                times[(kind, pipelining)] = deploy(pipelining)
+            prepared = True
             if kind == "warm" and times[(kind, pipelining)][1] != 0:
                 raise SystemExit("a warm deploy.yml changed %d thing(s): it is not idempotent"
                                  % times[(kind, pipelining)][1])
