@@ -181,14 +181,21 @@ def main(argv: Sequence[str]) -> int:
     wait_for_flows(watch)
     print("chaos: rows flowing %.0f s after the upload; faults start" % (time.monotonic() - started), flush=True)
     started = time.monotonic()
-    for number, fault in enumerate(faults, 1):
-        time.sleep(fault.gap_seconds)
-        inject(fault)
-        print("chaos: %2d. %.0f s: %s%s, undone after %.0f s%s" % (
-            number, fault.injected_at - started, fault.kind, " (%s)" % fault.note if fault.note else "",
-            fault.restored_at - fault.injected_at, "; FAILED: " + fault.error if fault.error else ""), flush=True)
-    wait_for_recovery(faults, watch, args.recover_timeout)
-    watch.stop()
+    try:
+        for number, fault in enumerate(faults, 1):
+            time.sleep(fault.gap_seconds)
+            inject(fault)
+            print("chaos: %2d. %.0f s: %s%s, undone after %.0f s%s" % (
+                number, fault.injected_at - started, fault.kind, " (%s)" % fault.note if fault.note else "",
+                fault.restored_at - fault.injected_at, "; FAILED: " + fault.error if fault.error else ""), flush=True)
+        wait_for_recovery(faults, watch, args.recover_timeout)
+    except BaseException:
+        # Interrupted (Ctrl-C, a timeout): what happened so far, before the traceback.
+        wait_for_recovery(faults, watch, 0)
+        print("\n" + table(faults, started), flush=True)
+        raise
+    finally:
+        watch.stop()
     faults_ended = time.monotonic()
     # Counted before the deploy below, whose restarts reset them.
     restarts = on_node("for unit in %s; do echo \"$unit $(systemctl show -p NRestarts --value $unit)\"; done"
