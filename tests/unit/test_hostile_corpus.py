@@ -42,7 +42,7 @@ from hostile_corpus import (
     parse_expectation,
     totals,
 )
-from producer_runs import Collect, fake_run_settings
+from producer_runs import Collect, FakeKafka, fake_run_settings
 
 from customer_pipeline.contract import rules
 from customer_pipeline.contract.counts import count_object
@@ -95,31 +95,6 @@ class FakeS3:
         assert (Bucket, IfMatch) == (BUCKET, self.etags[Key])
         self.opened.append(Key)
         return {"Body": io.BytesIO(self.objects[Key])}
-
-
-class FakeKafka:
-    """A transactional producer whose committed records are kept per topic."""
-
-    def __init__(self) -> None:
-        self.committed: Dict[str, List[Tuple[bytes, bytes]]] = collections.defaultdict(list)
-        self.open: Optional[List[Tuple[str, bytes, bytes]]] = None
-
-    def begin_transaction(self) -> None:
-        assert self.open is None
-        self.open = []
-
-    def send(self, topic: str, key: bytes, value: bytes) -> None:
-        assert self.open is not None, "send outside a transaction"
-        self.open.append((topic, key, value))
-
-    def commit_transaction(self) -> None:
-        assert self.open is not None
-        for topic, key, value in self.open:
-            self.committed[topic].append((key, value))
-        self.open = None
-
-    def abort_transaction(self) -> None:
-        raise AssertionError("nothing in the corpus should make the producer abort")
 
 
 def producer_settings() -> ProducerSettings:

@@ -34,12 +34,12 @@ import logging
 import os
 import threading
 import tracemalloc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from hostile_corpus import make_corpus
-from producer_runs import Collect, fake_run_settings
+from producer_runs import Collect, FakeKafka, fake_run_settings
 
 from customer_pipeline.contract import rules
 from customer_pipeline.contract.csv_reader import DEFAULT_MAX_RECORD_BYTES
@@ -235,36 +235,6 @@ class ReadClock:
 
 
 @dataclass
-class FakeKafka:
-    """A transactional producer whose committed records are kept per topic, with how long
-    (on the ReadClock) each transaction stayed open."""
-
-    clock: ReadClock
-    committed: Dict[str, List[Tuple[bytes, bytes]]] = field(default_factory=dict)
-    open: Optional[List[Tuple[str, bytes, bytes]]] = None
-    began_at: float = 0.0
-    open_seconds: List[float] = field(default_factory=list)
-
-    def begin_transaction(self) -> None:
-        assert self.open is None
-        self.open, self.began_at = [], self.clock.monotonic()
-
-    def send(self, topic: str, key: bytes, value: bytes) -> None:
-        assert self.open is not None, "send outside a transaction"
-        self.open.append((topic, key, value))
-
-    def commit_transaction(self) -> None:
-        assert self.open is not None
-        for topic, key, value in self.open:
-            self.committed.setdefault(topic, []).append((key, value))
-        self.open = None
-        self.open_seconds.append(self.clock.monotonic() - self.began_at)
-
-    def abort_transaction(self) -> None:
-        raise AssertionError("nothing here should make the producer abort")
-
-
-@dataclass
 class Ingestion:
     item: SparseObject
     uri: str
@@ -282,7 +252,7 @@ def ingestion(request: pytest.FixtureRequest) -> Ingestion:
     key = PREFIX + item.name
     s3 = FakeS3(key, item)
     clock = ReadClock(s3)
-    kafka = FakeKafka(clock)
+    kafka = FakeKafka(clock.monotonic)
     settings = fake_run_settings(BUCKET, PREFIX, RAW_TOPIC, PROGRESS_TOPIC)
     assert settings.max_record_bytes == LIMIT
     logger = logging.getLogger("customer_pipeline.producer")
@@ -389,7 +359,7 @@ def test_a_stop_request_in_the_stretch_ends_the_read_there_and_the_restart_resum
     item = SparseObject(whole.name, whole.size, sigterm_after_a_gibibyte, whole.rows)
     key = PREFIX + item.name
     s3 = FakeS3(key, item)
-    kafka = FakeKafka(ReadClock(s3))
+    kafka = FakeKafka(ReadClock(s3).monotonic)
     settings = fake_run_settings(BUCKET, PREFIX, RAW_TOPIC, PROGRESS_TOPIC)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service, "time", kafka.clock)
