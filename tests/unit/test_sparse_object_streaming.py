@@ -359,17 +359,18 @@ def test_a_stop_request_in_the_stretch_ends_the_read_there_and_the_restart_resum
     item = SparseObject(whole.name, whole.size, sigterm_after_a_gibibyte, whole.rows)
     key = PREFIX + item.name
     s3 = FakeS3(key, item)
-    kafka = FakeKafka(ReadClock(s3).monotonic)
+    clock = ReadClock(s3)
+    kafka = FakeKafka(clock.monotonic)
     settings = fake_run_settings(BUCKET, PREFIX, RAW_TOPIC, PROGRESS_TOPIC)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(service, "time", kafka.clock)
+        patch.setattr(service, "time", clock)
         assert Producer(settings, s3, kafka, {}, stop).run() == 0
     assert kafka.open is None
     assert s3.bodies[0].bytes_read < 2 * GIB, "the stop request waited for the stretch to end"
     progress = ObjectProgress.decode(kafka.committed[PROGRESS_TOPIC][-1][1])
     assert progress.state != DONE and progress.last_row == 2
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(service, "time", kafka.clock)
+        patch.setattr(service, "time", clock)
         assert Producer(settings, s3, kafka, {f"s3://{BUCKET}/{key}": progress}, threading.Event()).run() == 0
     rows = [decode_raw_message(value).source_row for _key, value in kafka.committed[RAW_TOPIC]]
     assert rows == [1, 2, 3]
