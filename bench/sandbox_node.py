@@ -22,10 +22,11 @@ SERVICES = ("customer-producer", "customer-stream")
 
 
 def ssh_command(command: str) -> List[str]:
+    # ConnectTimeout: a node that is down (tests/chaos reboots it) fails the call in seconds.
     ssh = STATE / "ssh"
     return ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
             "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "BatchMode=yes",
-            "root@127.0.0.1", command]
+            "-o", "ConnectTimeout=10", "root@127.0.0.1", command]
 
 
 def on_node(command: str, timeout: float = 900, stdin: str = "") -> str:

@@ -36,7 +36,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "tests" / "support"), str(ROOT / "src"), s
 
 from chaos_plan import Fault, measure_recovery, schedule, table, verdict  # noqa: E402
 from flow_watch import FlowWatch  # noqa: E402
-from sandbox_faults import FAULTS, SERVICES, FaultFailed, on_node  # noqa: E402
+from sandbox_faults import FAULTS, SERVICES, FaultFailed, on_node, run_playbook  # noqa: E402
 
 BOOTSTRAP = "127.0.0.1:9092"
 BUCKET = "customers"
@@ -70,19 +70,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def playbook(name: str, *extra: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
-    return subprocess.run(["ansible-playbook", name, *extra], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 def deploy(settings: Dict[str, object], whole: bool = False) -> None:
     """deploy.yml with `settings` as extra vars: only the two services' roles (what the chaos
     settings change; a minute less each time), or the whole playbook for a node without them."""
     extra: List[str] = [] if whole else ["--tags", "customer_producer,customer_stream"]
     for name, value in settings.items():
         extra += ["-e", "%s=%s" % (name, value)]
-    result = playbook("playbooks/deploy.yml", *extra)
+    result = run_playbook("playbooks/deploy.yml", *extra)
     if result.returncode != 0:
         raise SystemExit("chaos: deploy.yml %s failed:\n%s" % (" ".join(extra), result.stdout[-3000:]))
 
@@ -146,7 +140,7 @@ def verify_until_exact(uploaded: Dict[str, int], timeout: float = 1200) -> Optio
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "verify.json"
             # Restarts are what this run causes: verify's flapping threshold does not apply.
-            result = playbook("playbooks/verify.yml", "-e", "verify_wait=600", "-e", "verify_report=%s" % path,
+            result = run_playbook("playbooks/verify.yml", "-e", "verify_wait=600", "-e", "verify_report=%s" % path,
                               "-e", "pipeline_verify_max_restarts=1000")
             report = json.loads(path.read_text()) if path.exists() else None
         listed = {item["uri"] for item in (report or {}).get("objects", [])}

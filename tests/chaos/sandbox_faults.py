@@ -8,13 +8,16 @@ services see exactly what they would see on a cluster node.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
+# bench/ is on sys.path (run_chaos.py puts it there): the benches' SSH command for the node.
+from sandbox_node import ssh_command
+
 ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".state" / "sandbox"
 DATASETS = ("/user/maria_dev/customers_usa", "/user/maria_dev/customers_alerts")
 OUTAGE_SECONDS = 30
 
@@ -24,20 +27,20 @@ class FaultFailed(Exception):
 
 
 def on_node(command: str, timeout: float = 300, check: bool = True) -> str:
-    ssh = STATE / "ssh"
-    result = subprocess.run(
-        ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222", "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"),
-         "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-         "root@127.0.0.1", command], capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(ssh_command(command), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise FaultFailed("%s: exit %d, %s" % (command, result.returncode, result.stderr.strip()[-300:]))
     return result.stdout
 
 
-def playbook(*arguments: str) -> None:
+def run_playbook(*arguments: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     """ansible-playbook from the repository root (the Makefile exports the sandbox inventory)."""
-    result = subprocess.run(["ansible-playbook", *arguments], cwd=ROOT, capture_output=True, text=True,
-                            timeout=900, stdin=subprocess.DEVNULL)
+    return subprocess.run(["ansible-playbook", *arguments], cwd=ROOT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def playbook(*arguments: str) -> None:
+    result = run_playbook(*arguments, timeout=900)
     if result.returncode != 0:
         raise FaultFailed("ansible-playbook %s: exit %d\n%s" % (" ".join(arguments), result.returncode,
                                                                  result.stdout[-2000:]))
