@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(ROOT / "tests" / "support"), str(ROOT / "src"), str(ROOT / "bench")]
 
+import ci_budget  # noqa: E402
 from chaos_plan import Fault, measure_recovery, schedule, table, verdict  # noqa: E402
 from flow_watch import FlowWatch  # noqa: E402
 from sandbox_faults import FAULTS, SERVICES, FaultFailed, on_node, run_playbook  # noqa: E402
@@ -152,23 +153,11 @@ def verify_until_exact(uploaded: Dict[str, int], timeout: float = 1200) -> Optio
     return report
 
 
-def too_late_for_ci() -> Optional[str]:
-    """Why this run is skipped, or None: .ci/run sets CHAOS_SKIP_AFTER (epoch seconds) to the
-    latest start that leaves the rest of make test within CI's 90 minutes on a slow day."""
-    latest = os.environ.get("CHAOS_SKIP_AFTER", "")
-    if not latest.isdigit() or time.time() <= int(latest):
-        return None
-    return ("it is %.0f min past the latest start .ci/run allows (CHAOS_SKIP_AFTER): CI is slow today, and the "
-            "three-node and HDP tests after it must still fit CI's 90 minutes; run make chaos on its own"
-            % ((time.time() - int(latest)) / 60))
-
-
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    late = too_late_for_ci()
-    if late:
-        print("chaos: SKIPPED: %s" % late, flush=True)
-        return 0
+    # In CI (.ci/run sets CI_DEADLINE), a slow day skips this run so that the phases after it fit.
+    if ci_budget.main(["chaos"]) != 0:
+        return 0  # it printed why
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(3), "big")
     faults = schedule(args.kinds.split(","), seed, args.repeats, args.min_gap, args.max_gap)
     planned = sum(f.gap_seconds + NOMINAL_SECONDS.get(f.kind, 5) for f in faults)
