@@ -692,8 +692,13 @@ def test_unknown_producer_id_mid_object_is_fatal_and_the_restarted_producer_resu
     assert running.exit_code() == 1, running.output[-4000:]
     errors = [line for line in running.lines if line.startswith("ERROR")]
     assert len(errors) == 1, running.output[-4000:]
-    assert errors[0].startswith("ERROR committing to Kafka at %s failed: [Error 59] UnknownProducerIdError "
-                                % BOOTSTRAP), errors[0]
+    # The refusal depends on how long the restart takes: a broker back within the transaction's
+    # timeout has forgotten the producer (UnknownProducerId); one that took longer (a slow CI day)
+    # has its coordinator abort the transaction on its timeout first, bumping the epoch, so the
+    # producer is fenced. Either way it exits 1 with one line and the restart resumes (below).
+    assert re.match(r"ERROR (publishing to|committing to) Kafka at %s failed: \[Error (59\] UnknownProducerIdError"
+                    r"|90\] ProducerFencedError) " % re.escape(BOOTSTRAP), errors[0]), errors[0]
+    assert errors[0].endswith("exiting, the restarted producer resumes after the last committed row"), errors[0]
     assert "Traceback" not in running.output
 
     restarted = pipeline["producer"](*settings)
