@@ -103,6 +103,7 @@ def test_second_run_and_check_mode_change_nothing():
             if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == 1 and rows[0][0].strip().startswith("warm"), result.stdout
     assert "changed=0" in rows[0][1] and "changed=0" in rows[0][2] and float(rows[0][3]) > 0, result.stdout
+    assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
     checked = deploy("--check", "--diff")
     assert checked["recap"]["changed"] == 0, checked["stdout"][-3000:]
 
