@@ -31,7 +31,7 @@ SMOKE ?=
 FULL ?=
 SANDBOX_ARGS := $(if $(SMOKE),-e spark_runtime_verify_always=true,)
 
-.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint chaos test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-long test-integration test-cluster test-hdp test-compat bench clean
+.PHONY: help controller-deps venv data sandbox sandbox-down sandbox-clean deploy demo lint chaos soak test checks-and-sandbox integration-and-cluster-sandbox cluster-and-hdp-sandbox test-unit test-long test-integration test-cluster test-hdp test-compat bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,9 +78,9 @@ lint: venv ## ruff, yamllint and ansible-lint (profile production)
 test-unit: venv ## Unit tests (seconds, no services)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-# Tests too long for make test (each says so when skipped there): the 200-batch Delta table test
-# and 3 GiB of blank lines through the producer.
-test-long: venv ## The long tests make test skips (LONG_TESTS=1): 200 Delta commits on a local Spark, a 3 GiB sparse object
+# Tests too long for make test-unit (each says so when skipped there): the 200-batch Delta table
+# test and 3 GiB of blank lines through the producer. make test runs them beside the unit tests.
+test-long: venv ## The long tests make test-unit skips (LONG_TESTS=1; make test runs them): 200 Delta commits on a local Spark, a 3 GiB sparse object
 	LONG_TESTS=1 $(PY) -m pytest tests/unit/test_delta_commit.py tests/unit/test_sparse_object_streaming.py -q \
 	  -k "two_hundred or multi_gigabyte" $(PYTEST_ARGS)
 
@@ -104,19 +104,20 @@ test-hdp: venv data ## Tests on the HDP profile (Kafka 1.1.1 on ZooKeeper, Hadoo
 test-compat: venv ## Tests against a real Kafka 1.1.1 broker (HDP 3.1): kafka_topic, the producer's transactions, UnknownProducerId
 	$(PY) -m pytest tests/compat -q -m kafka_legacy $(PYTEST_ARGS)
 
-# Lint, the unit tests and the Kafka 1.1.1 tests need no node, so they run while the one-node
-# sandbox builds (mostly waits on downloads, dpkg and JVM starts); the build's and the Kafka
-# 1.1.1 tests' outputs are printed once all are done.
+# Lint, the unit tests, the Kafka 1.1.1 tests and the long tests need no node, so they run while
+# the one-node sandbox builds (mostly waits on downloads, dpkg and JVM starts); the build's, the
+# Kafka 1.1.1 tests' and the long tests' outputs are printed once all are done.
 checks-and-sandbox: venv data
 	@mkdir -p .state; $(MAKE) --no-print-directory sandbox > .state/make-sandbox.log 2>&1 & build=$$!; \
-	$(MAKE) --no-print-directory test-compat > .state/test-compat.log 2>&1 & compat=$$!; \
+	$(MAKE) --no-print-directory -k test-compat test-long > .state/test-compat-long.log 2>&1 & compat=$$!; \
 	checks=0; $(MAKE) --no-print-directory lint test-unit || checks=$$?; \
 	compat_rc=0; wait $$compat || compat_rc=$$?; \
-	echo "== make test-compat (the Kafka 1.1.1 tests, run while lint and the unit tests ran) =="; cat .state/test-compat.log; \
+	echo "== make test-compat test-long (the Kafka 1.1.1 tests, then the long ones, run while lint and the unit tests ran) =="; \
+	cat .state/test-compat-long.log; \
 	sandbox=0; wait $$build || sandbox=$$?; \
 	echo "== make sandbox (built while lint and the unit tests ran) =="; cat .state/make-sandbox.log; \
 	if [ $$checks -ne 0 ] || [ $$compat_rc -ne 0 ] || [ $$sandbox -ne 0 ]; then \
-	  echo "lint and unit tests: exit $$checks, make test-compat: exit $$compat_rc, make sandbox: exit $$sandbox"; exit 1; fi
+	  echo "lint and unit tests: exit $$checks, make test-compat test-long: exit $$compat_rc, make sandbox: exit $$sandbox"; exit 1; fi
 
 # The one-node tests, then make chaos on the same sandbox. The three-node sandbox builds while
 # they run, at nice 19: it takes only the CPU time the tests leave idle (a quarter of it,
@@ -168,6 +169,15 @@ CHAOS_ARGS ?=
 TEST_CHAOS_ARGS ?= --repeats 1 --rows 300000 --objects 2 --min-gap 15 --max-gap 25
 chaos: sandbox ## Faults (kill -9, restarts, outages, a reboot, permissions) during a 1,000,000-row ingest; verify must reconcile exactly (SEED=N replays a run)
 	$(PY) tests/chaos/run_chaos.py $(if $(SEED),--seed $(SEED),) $(CHAOS_ARGS)
+
+# The producer at its maximum rate for SOAK_MINUTES on the one-node sandbox (tests/chaos/run_soak.py):
+# both services' memory must stay flat, the job's lag bounded, verify.yml exact; prints the
+# figures (docs/benchmarks.md). Not part of make test: 30 minutes and gigabytes of rows, which it
+# deletes at the end (SOAK_ARGS=--keep leaves them).
+SOAK_MINUTES ?= 30
+SOAK_ARGS ?=
+soak: sandbox ## The producer at its maximum rate for 30 minutes: memory flat, lag bounded, verify exact (SOAK_MINUTES=N)
+	$(PY) tests/chaos/run_soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # Not part of make test (tests/integration/test_bench_smoke.py and test_stream_bench_smoke.py run
 # each bench on 10,000 rows there).

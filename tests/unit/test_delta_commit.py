@@ -140,9 +140,10 @@ def test_auto_compaction_keeps_the_tables_files_few_and_every_row_once(spark: Sp
 def test_two_hundred_batches_keep_the_tables_files_few_and_every_row_once(spark: SparkSession, tmp_path: Path) -> None:
     """200 batches of 2 files each, with the job's default threshold (50 files): without
     compaction the table would hold 400 files. Long: a Delta commit takes about a second
-    on a local Spark, so this runs in `make test-long` (README, Tests), not in `make test`."""
+    on a local Spark, so this runs in `make test-long` (README, Tests), which `make test` runs
+    beside the unit tests, not in `make test-unit`."""
     if not os.environ.get("LONG_TESTS"):
-        pytest.skip("200 Delta commits take about 200 s here: run make test-long (LONG_TESTS=1)")
+        pytest.skip("200 Delta commits take about 200 s here: make test-long runs them (LONG_TESTS=1; make test does)")
     path = str(tmp_path / "usa")
     writer = delta_commit.DeltaBatchWriter(spark, path, app_id="query-1")
     default = StreamConfig(bootstrap_servers="unused:9092").compact_min_files
