@@ -91,30 +91,26 @@ def test_verify_reconciles_the_sample_the_hostile_corpus_and_an_object_dropped_w
     assert second["usa"] == second["usa_expected"] and second["alerts"] == second["alerts_expected"]
 
 
-def test_a_stopped_service_is_named(tmp_path):
-    on_node("systemctl stop customer-producer")
-    try:
-        result, report = verify(tmp_path, check=False)
-        assert result.returncode != 0
-        assert "service customer-producer is inactive, not active" in report["problems"]
-    finally:
-        on_node("systemctl start customer-producer")
-
-
-def test_rows_removed_from_a_dataset_are_named_by_object_and_class(tmp_path):
-    # Move one part file of the USA dataset away: its rows go missing. It is moved back after,
-    # so the sandbox is left whole for make demo and later runs.
+def test_a_stopped_service_and_rows_removed_from_a_dataset_are_named(tmp_path):
+    """One verify.yml run finds both: the stopped producer by name, and the rows of the part
+    file moved out of the USA dataset by object and class. Both are put back after, so the
+    sandbox is left whole for make demo and later runs; verify.yml then reconciles again."""
     part = node_stdout("hdfs dfs -ls -C -R /user/maria_dev/customers_usa | grep '/ingest_date=.*/part-.*parquet$' | head -n 1").strip()
     assert part
     aside = "/tmp/verify-test-%s.parquet" % uuid.uuid4().hex[:8]
-    on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (part, aside))
+    on_node("systemctl stop customer-producer")
     try:
-        result, report = verify(tmp_path, check=False)
-        assert result.returncode != 0
-        assert any(problem.startswith("s3://customers/") and "class usa has" in problem and "missing" in problem
-                   for problem in report["problems"]), report["problems"]
+        on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (part, aside))
+        try:
+            result, report = verify(tmp_path, check=False)
+        finally:
+            on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (aside, part))
     finally:
-        on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -mv %s %s" % (aside, part))
+        on_node("systemctl start customer-producer")
+    assert result.returncode != 0
+    assert "service customer-producer is inactive, not active" in report["problems"], report["problems"]
+    assert any(problem.startswith("s3://customers/") and "class usa has" in problem and "missing" in problem
+               for problem in report["problems"]), report["problems"]
     result, report = verify(tmp_path)
     assert report["ok"] is True, result.stdout[-3000:]
 
@@ -202,20 +198,28 @@ def hdfs_has(path: str) -> bool:
     return on_node("HADOOP_USER_NAME=maria_dev hdfs dfs -test -e %s" % path, check=False).returncode == 0
 
 
-def test_a_delta_deployment_is_deployed_verified_and_reset(tmp_path):
+def test_a_delta_deployment_is_deployed_verified_and_reset(tmp_path, s3):
     """output_format delta through the three playbooks: reset.yml clears the Parquet datasets,
     deploy.yml with delta starts the job on Delta tables, verify.yml reconciles them exactly
     (reading each table's committed version), reset.yml clears the tables with their logs and
-    the checkpoint. The default deployment is put back after, for later runs and make demo."""
+    the checkpoint. The producer reads a prefix of its own holding a copy of the sample, so
+    the job writes 10,000 rows to Delta, not everything the bucket holds by now; the topics are
+    recreated before and after for that. The default deployment is put back after, for later
+    runs and make demo (the producer then ingests its prefix again)."""
     usa, alerts = "/user/maria_dev/customers_usa", "/user/maria_dev/customers_alerts"
     checkpoint = "/user/maria_dev/checkpoints/customer-stream"
+    prefix = "delta-%s/" % uuid.uuid4().hex[:8]
+    s3.copy_object(Bucket="customers", Key=prefix + "customers.csv",
+                   CopySource={"Bucket": "customers", "Key": "incoming/customers.csv"})
+    reset_topics = ["ansible-playbook", "playbooks/reset.yml", "-e", "reset_confirm=yes", "-e", "reset_topics=yes"]
     try:
-        run(["ansible-playbook", "playbooks/reset.yml", "-e", "reset_confirm=yes"], timeout=900)
-        run(["ansible-playbook", "playbooks/deploy.yml", "-e", "customer_stream_output_format=delta"],
-            timeout=900)
+        run(reset_topics, timeout=900)
+        run(["ansible-playbook", "playbooks/deploy.yml", "-e", "customer_stream_output_format=delta",
+             "-e", "customer_producer_s3_prefix=" + prefix], timeout=900)
         result, report = verify(tmp_path, "-e", "verify_wait=300")
         assert report["ok"] is True, result.stdout[-3000:]
-        row = next(item for item in report["objects"] if item["uri"] == "s3://customers/incoming/customers.csv")
+        assert [item["uri"] for item in report["objects"]] == ["s3://customers/%scustomers.csv" % prefix]
+        row = report["objects"][0]
         assert (row["rows"], row["usa"], row["alerts"], row["out_of_scope"], row["duplicates"]) == \
             (10_000, 6015, 1948, 2037, 0)
         # Both datasets are Delta tables: a transaction log, no day folders of the plain format.
@@ -228,8 +232,11 @@ def test_a_delta_deployment_is_deployed_verified_and_reset(tmp_path):
             ["inactive", "inactive"]
         assert not any(hdfs_has(path) for path in (usa, alerts, checkpoint)), result.stdout[-3000:]
     finally:
-        if hdfs_has(usa + "/_delta_log") or hdfs_has(alerts + "/_delta_log"):
-            run(["ansible-playbook", "playbooks/reset.yml", "-e", "reset_confirm=yes"], timeout=900)
-        run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
+        # customers-raw holds the copy's rows: recreated, so that only the default prefix's come back.
+        run(reset_topics, timeout=900)
+        run(["ansible-playbook", "playbooks/deploy.yml", "--tags", "customer_producer,customer_stream"], timeout=900)
+        s3.delete_object(Bucket="customers", Key=prefix + "customers.csv")
     assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
-    assert "output_format = parquet" in node_stdout("cat /etc/customer-pipeline/stream.ini")
+    stream_ini = node_stdout("cat /etc/customer-pipeline/stream.ini")
+    assert "output_format = parquet" in stream_ini, stream_ini
+    assert "prefix = incoming/" in node_stdout("cat /etc/customer-pipeline/producer.ini")
