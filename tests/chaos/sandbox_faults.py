@@ -2,24 +2,30 @@
 node's real services (over SSH, as root) and undoes it, returning a note for the table.
 
 Every kind is a fault a cluster has: processes killed, daemons restarted, a store gone for
-a while, the whole machine restarted, permissions taken away. None is simulated: the
-services see exactly what they would see on a cluster node.
+a while, the whole machine restarted, permissions taken away, a source object overwritten
+while the producer reads it. None is simulated: the services see exactly what they would see
+on a cluster node.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 # bench/ is on sys.path (run_chaos.py puts it there): the benches' SSH command for the node.
-from sandbox_node import ssh_command
+from sandbox_node import s3_client, ssh_command
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ("/user/maria_dev/customers_usa", "/user/maria_dev/customers_alerts")
 OUTAGE_SECONDS = 30
+# The new version an overwritten object gets: its own rows, drawn from another seed.
+NEW_VERSION_ROWS = 20_000
+# uri -> rows of the version each overwrite left (run_chaos reconciles those objects with them).
+OVERWRITTEN: Dict[str, int] = {}
 
 
 class FaultFailed(Exception):
@@ -75,6 +81,34 @@ def kill_producer() -> str:
     on_node("kill -9 %d" % pid)
     where = last.partition("now at ")[2] if "now at row" in last else "between objects"
     return "PID %d, %s" % (pid, where.replace("s3://customers/", ""))
+
+
+def overwrite_object_being_read() -> str:
+    """The object the producer is reading, overwritten with new content (CONTRACT.md: a new
+    object). The producer drops the old version where it noticed the change (its committed rows
+    stay in HDFS, counted by verify.yml as an earlier version) and ingests the new one whole."""
+    last = on_node("journalctl -u customer-producer -o cat --no-pager -n 200 "
+                   "| grep -E 'now at row [0-9]+ of |^ingesting |^resuming ' | tail -n 1", check=False).strip()
+    uri, where = object_being_read(last)
+    from customer_pipeline.contract.sample_data import generate_bytes
+
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    s3_client().put_object(Bucket=bucket, Key=key, Body=generate_bytes(NEW_VERSION_ROWS, len(OVERWRITTEN) + 777))
+    OVERWRITTEN[uri] = NEW_VERSION_ROWS
+    return "%s at %s, new version %d rows" % (key.rpartition("/")[2], where, NEW_VERSION_ROWS)
+
+
+def object_being_read(line: str) -> Tuple[str, str]:
+    """(uri, where) from the producer's last progress line (service.py's wording)."""
+    progress = re.search(r"now at (row \d+) of (s3://.+)$", line)
+    if progress:
+        return progress.group(2), progress.group(1)
+    if line.startswith("ingesting s3://"):
+        return line[len("ingesting "):].rsplit(" (", 1)[0], "its start"
+    if line.startswith("resuming s3://"):
+        uri, _, row = line[len("resuming "):].partition(" after row ")
+        return uri, "row %s" % row.split()[0]
+    raise FaultFailed("no object being read in the producer's journal: %r" % line[-200:])
 
 
 def restart(unit: str) -> Callable[[], str]:
@@ -134,5 +168,6 @@ FAULTS: Dict[str, Callable[[], str]] = {
     "object store stopped": stop_object_store,
     "node reboot": reboot_node,
     "hdfs datasets unwritable": take_away_hdfs_write,
+    "object overwritten mid-read": overwrite_object_being_read,
 }
 SERVICES: List[str] = ["kafka", "hdfs-namenode", "hdfs-datanode", "seaweedfs", "customer-producer", "customer-stream"]

@@ -7,6 +7,7 @@ the broker's SASL_SSL listener and on Delta tables, each putting the default dep
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.sandbox
 
 # A new key on every run: the producer ingests an object (key and ETag) once.
 SECOND = "incoming/customers-%s.csv" % uuid.uuid4().hex[:8]
+# A key written twice: CONTRACT.md makes its second content a new object.
+OVERWRITTEN = "incoming/overwritten-%s.csv" % uuid.uuid4().hex[:8]
 CORPUS_PREFIX = "incoming/hostile-%s/" % uuid.uuid4().hex[:8]
 
 
@@ -54,16 +57,39 @@ def wait_for_outcomes(uris, timeout: float = 300) -> None:
         time.sleep(5)
 
 
+def wait_for_finishes(uri: str, times: int, timeout: float = 300) -> None:
+    """Until the producer has finished `uri` `times` times (each time a version of it)."""
+    deadline = time.monotonic() + timeout
+    while node_stdout("journalctl -u customer-producer -o cat --no-pager --since -30min").count(
+            "finished %s:" % uri) < times:
+        assert time.monotonic() < deadline, "the producer did not finish %s %d times" % (uri, times)
+        time.sleep(5)
+
+
+def classes(data: bytes) -> tuple:
+    from customer_pipeline.contract.counts import count_object
+
+    counts = count_object(io.BytesIO(data))
+    return counts.usa, counts.alerts
+
+
 def test_verify_reconciles_the_sample_the_hostile_corpus_and_an_object_dropped_while_running(tmp_path, s3):
     """The hostile corpus (tests/hostile_corpus) goes through the deployed pipeline with the
-    sample: every object ends as its expectation says, and verify.yml reconciles them all."""
+    sample: every object ends as its expectation says, and verify.yml reconciles them all. A key
+    overwritten after it was ingested is reconciled as its new content, the old content's rows
+    counted apart (earlier versions)."""
     run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
+    first, second = generate_bytes(300, 21), generate_bytes(200, 22)
+    s3.put_object(Bucket="customers", Key=OVERWRITTEN, Body=first)
+    wait_for_finishes("s3://customers/" + OVERWRITTEN, 1)
+    s3.put_object(Bucket="customers", Key=OVERWRITTEN, Body=second)
     corpus = list(iter_corpus(prefix=CORPUS_PREFIX))
     for case in corpus:
         s3.put_object(Bucket="customers", Key=case.key, Body=case.data)
     s3.put_object(Bucket="customers", Key=SECOND, Body=generate_bytes(500, 7))
     listed = [case for case in corpus if case.expectation.outcome != "ignored"]
     wait_for_outcomes(["s3://customers/" + SECOND] + ["s3://customers/" + case.key for case in listed])
+    wait_for_finishes("s3://customers/" + OVERWRITTEN, 2)
     result, report = verify(tmp_path, "-e", "verify_wait=240")
     assert report["ok"] is True, result.stdout[-3000:]
     assert "verdict: OK" in result.stdout
@@ -89,6 +115,13 @@ def test_verify_reconciles_the_sample_the_hostile_corpus_and_an_object_dropped_w
     second = next(item for item in report["objects"] if item["uri"] == "s3://customers/" + SECOND)
     assert second["rows"] == 500 and second["duplicates"] == 0
     assert second["usa"] == second["usa_expected"] and second["alerts"] == second["alerts_expected"]
+    # The overwritten key: its new content exactly, and every usa and alerts row of the old one apart.
+    overwritten = next(item for item in report["objects"] if item["uri"] == "s3://customers/" + OVERWRITTEN)
+    assert (overwritten["rows"], overwritten["duplicates"], overwritten["earlier"]) == (200, 0, sum(classes(first)))
+    assert (overwritten["usa"], overwritten["alerts"]) == classes(second), overwritten
+    # Keys written once (this run's own) have none.
+    fresh = {"s3://customers/" + key for key in [SECOND] + [case.key for case in listed]}
+    assert [item["uri"] for item in report["objects"] if item["uri"] in fresh and item.get("earlier")] == []
 
 
 def test_a_stopped_service_and_rows_removed_from_a_dataset_are_named(tmp_path):

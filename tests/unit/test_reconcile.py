@@ -26,7 +26,8 @@ FACTS = {
 def test_a_complete_pipeline_is_ok():
     report = reconcile(copy.deepcopy(FACTS))
     assert report["ok"] is True and report["problems"] == []
-    assert report["totals"] == {"rows": 10, "usa": 6, "alerts": 3, "out_of_scope": 1, "duplicates": 0}
+    assert report["totals"] == {"rows": 10, "usa": 6, "alerts": 3, "out_of_scope": 1, "duplicates": 0,
+                                "earlier": 0}
     text = table(report)
     assert "verdict: OK" in text
     assert URI in text and "6/6" in text and "3/3" in text
@@ -43,6 +44,25 @@ def test_missing_rows_duplicates_and_lag_are_named_by_object_and_class():
         URI + ": class usa has 4 row(s) in HDFS, expected 6 (2 missing)",
         URI + ": class usa holds 1 duplicated record_id(s)",
     ]
+
+
+def test_rows_of_an_overwritten_objects_earlier_version_are_counted_apart_and_checked_for_duplicates():
+    """CONTRACT.md: a key overwritten with new content is a new object. The rows the old version
+    gave (all of them, or those read before it changed mid-read) stay in HDFS under the same
+    uri: the current version reconciles exactly, the earlier rows are counted apart."""
+    facts = copy.deepcopy(FACTS)
+    facts["written"]["usa"][URI] = {"rows": 6, "duplicates": 0, "earlier_rows": 40, "earlier_duplicates": 0}
+    facts["written"]["alerts"][URI] = {"rows": 3, "duplicates": 0, "earlier_rows": 2, "earlier_duplicates": 0}
+    report = reconcile(facts)
+    assert report["ok"] is True, report["problems"]
+    row = next(item for item in report["objects"] if item["uri"] == URI)
+    assert (row["usa"], row["alerts"], row["earlier"], row["duplicates"]) == (6, 3, 42, 0)
+    assert report["totals"]["earlier"] == 42
+    assert "earlier versions" in table(report).splitlines()[0]
+    facts["written"]["usa"][URI]["earlier_duplicates"] = 2
+    report = reconcile(facts)
+    assert report["problems"] == [URI + ": class usa holds 2 duplicated record_id(s) of earlier versions of the object"]
+    assert next(item for item in report["objects"] if item["uri"] == URI)["earlier"] == 40
 
 
 def test_a_stopped_or_flapping_service_and_topic_drift_are_reported():

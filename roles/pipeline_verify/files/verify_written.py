@@ -6,7 +6,7 @@ verify.yml ships this file with ansible.builtin.script and runs it with the prod
     verify_written.py --spark-submit /usr/local/bin/spark-submit --hdfs-user maria_dev \\
         --py-files /opt/customer-pipeline/stream/customer_pipeline.zip \\
         --config /etc/customer-pipeline/stream.ini [--env-file /etc/customer-pipeline/stream.env] \\
-        [--jars-dir /opt/customer-pipeline/jars-delta]
+        [--jars-dir /opt/customer-pipeline/jars-delta] [--expected EXPECTED.json]
 
 It runs itself under Spark, as verify.yml ran a runner script it wrote on the node before:
 
@@ -47,6 +47,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--env-file", dest="env_files", action="append", default=[],
                         help="an EnvironmentFile of the job's unit (stream.env): its NAME=value lines join Spark's "
                              "environment, so ${NAME} in stream.ini resolves as in the service; missing: none")
+    parser.add_argument("--expected", help="verify.source expected's JSON (the current version of each object); "
+                                           "without it, every row counts as of the current version")
     return parser.parse_args(list(argv))
 
 
@@ -84,7 +86,8 @@ def spark_command(args: argparse.Namespace, script: str) -> List[str]:
     jars = folder_jars(args.jars_dirs)
     return shlex.split(args.spark_submit) + [
         "--master", MASTER, "--conf", "spark.ui.enabled=false"] + (["--jars", ",".join(jars)] if jars else []) + [
-        "--py-files", args.py_files, script, "--config", args.config]
+        "--py-files", args.py_files, script, "--config", args.config] + (
+            ["--expected", args.expected] if args.expected else [])
 
 
 def spark_env(environ: Mapping[str, str], hdfs_user: Optional[str], env_files: Sequence[str] = ()) -> Dict[str, str]:

@@ -281,12 +281,15 @@ def record_id(source_uri: str, etag: str, source_row: int) -> str:
     `[source_uri, etag, source_row]` (ETag without its surrounding quotes, no spaces,
     non-ASCII characters as themselves), e.g. `["s3://b/k.csv","abc",1]`.
     """
-    canonical = json.dumps(
-        [source_uri, normalise_etag(etag), int(source_row)],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    canonical = record_id_prefix(source_uri, etag) + "%d]" % int(source_row)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:RECORD_ID_HEX_CHARS]
+
+
+def record_id_prefix(source_uri: str, etag: str) -> str:
+    """The canonical text of record_id up to the row number, the same for every row of one
+    version of an object: `["s3://b/k.csv","abc",`. verify's Spark step appends the row and
+    `]` to tell which rows in HDFS come from the object's current version."""
+    return json.dumps([source_uri, normalise_etag(etag)], ensure_ascii=False, separators=(",", ":"))[:-1] + ","
 
 
 def format_timestamp(value: dt.datetime) -> str:
