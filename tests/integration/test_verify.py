@@ -79,10 +79,10 @@ def test_verify_reconciles_the_sample_the_hostile_corpus_and_an_object_dropped_w
     overwritten after it was ingested is reconciled as its new content, the old content's rows
     counted apart (earlier versions)."""
     run(["ansible-playbook", "playbooks/deploy.yml"], timeout=900)
-    first, second = generate_bytes(300, 21), generate_bytes(200, 22)
-    s3.put_object(Bucket="customers", Key=OVERWRITTEN, Body=first)
+    old_content, new_content = generate_bytes(300, 21), generate_bytes(200, 22)
+    s3.put_object(Bucket="customers", Key=OVERWRITTEN, Body=old_content)
     wait_for_finishes("s3://customers/" + OVERWRITTEN, 1)
-    s3.put_object(Bucket="customers", Key=OVERWRITTEN, Body=second)
+    s3.put_object(Bucket="customers", Key=OVERWRITTEN, Body=new_content)
     corpus = list(iter_corpus(prefix=CORPUS_PREFIX))
     for case in corpus:
         s3.put_object(Bucket="customers", Key=case.key, Body=case.data)
@@ -117,8 +117,8 @@ def test_verify_reconciles_the_sample_the_hostile_corpus_and_an_object_dropped_w
     assert second["usa"] == second["usa_expected"] and second["alerts"] == second["alerts_expected"]
     # The overwritten key: its new content exactly, and every usa and alerts row of the old one apart.
     overwritten = next(item for item in report["objects"] if item["uri"] == "s3://customers/" + OVERWRITTEN)
-    assert (overwritten["rows"], overwritten["duplicates"], overwritten["earlier"]) == (200, 0, sum(classes(first)))
-    assert (overwritten["usa"], overwritten["alerts"]) == classes(second), overwritten
+    assert (overwritten["rows"], overwritten["duplicates"], overwritten["earlier"]) == (200, 0, sum(classes(old_content)))
+    assert (overwritten["usa"], overwritten["alerts"]) == classes(new_content), overwritten
     # Keys written once (this run's own) have none.
     fresh = {"s3://customers/" + key for key in [SECOND] + [case.key for case in listed]}
     assert [item["uri"] for item in report["objects"] if item["uri"] in fresh and item.get("earlier")] == []
