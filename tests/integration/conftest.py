@@ -82,6 +82,12 @@ def play_recap(output: str) -> Dict[str, Dict[str, int]]:
     return recap
 
 
+def bench_table(output: str) -> List[List[str]]:
+    """The cells of every row of the Markdown table a bench prints (header first, rule left out)."""
+    return [[cell.strip() for cell in line.split("|")[1:-1]] for line in output.splitlines()
+            if line.startswith("| ") and "---" not in line]
+
+
 @pytest.fixture(scope="session")
 def s3_settings() -> Dict[str, str]:
     """Endpoint and generated credentials of the sandbox's S3 server."""

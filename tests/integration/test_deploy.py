@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, STATE, node_stdout, play_recap, run
+from conftest import ROOT, STATE, bench_table, node_stdout, play_recap, run
 from customer_pipeline.contract.sample_data import generate_bytes
 
 pytestmark = pytest.mark.sandbox
@@ -99,9 +99,8 @@ def test_second_run_and_check_mode_change_nothing():
     # Two more full runs, through bench/deploy_time.py (its warm runs, which also tests that
     # bench): it stops unless both report changed=0, and prints both recaps and their ratio.
     result = run([sys.executable, str(ROOT / "bench" / "deploy_time.py"), "--warm-only"], timeout=1200)
-    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
-            if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 1 and rows[0][0].strip().startswith("warm"), result.stdout
+    rows = bench_table(result.stdout)[1:]
+    assert len(rows) == 1 and rows[0][0].startswith("warm"), result.stdout
     assert "changed=0" in rows[0][1] and "changed=0" in rows[0][2] and float(rows[0][3]) > 0, result.stdout
     assert node_stdout("systemctl is-active customer-producer customer-stream").split() == ["active", "active"]
     checked = deploy("--check", "--diff")

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, node_stdout, run
+from conftest import ROOT, bench_table, node_stdout, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -22,11 +22,10 @@ pytestmark = pytest.mark.sandbox
 def test_the_stream_job_bench_runs_on_10000_rows():
     before = node_stdout("systemctl is-active customer-producer customer-stream || true").split()
     result = run([sys.executable, str(ROOT / "bench" / "stream_job.py"), "--rows", "10000"], timeout=900)
-    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in result.stdout.splitlines()
-            if line.startswith("| ") and "---" not in line}
+    rows = {cells[0]: cells[1:] for cells in bench_table(result.stdout)}
     ceiling = next(cells for name, cells in rows.items() if name.startswith("plain batch job"))
     job = next(cells for name, cells in rows.items() if name.startswith("the streaming job"))
-    assert ceiling[2].strip() == "1.00" and float(job[2]) > 0, result.stdout
+    assert ceiling[2] == "1.00" and float(job[2]) > 0, result.stdout
     assert re.search(r"fixed cost of a micro-batch .*\| [\d.]+ \|", result.stdout), result.stdout
     # Every step of the job's batches is accounted for.
     assert {"count", "usa", "alerts", "topics"} <= set(rows), result.stdout
@@ -35,11 +34,10 @@ def test_the_stream_job_bench_runs_on_10000_rows():
 
 def test_the_end_to_end_bench_runs_on_10000_rows():
     result = run([sys.executable, str(ROOT / "bench" / "end_to_end.py"), "--rows", "10000"], timeout=900)
-    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
-            if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 1 and rows[0][0].strip() == "10000", result.stdout
-    seconds, p50, p95 = (float(rows[0][index].strip().rstrip(" s")) for index in (1, 6, 7))
+    rows = bench_table(result.stdout)[1:]
+    assert len(rows) == 1 and rows[0][0] == "10000", result.stdout
+    seconds, p50, p95 = (float(rows[0][index].rstrip(" s")) for index in (1, 6, 7))
     # Every row was found in a micro-batch that ended after it was read, and none after the last.
     assert 0 < p50 <= p95 <= seconds, result.stdout
-    assert rows[0][9].strip() == "1.00", result.stdout
+    assert rows[0][9] == "1.00", result.stdout
 
