@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 # bench/ is on sys.path (run_chaos.py puts it there): the benches' SSH command for the node.
 from sandbox_node import s3_client, ssh_command
@@ -76,20 +76,29 @@ def kill_spark_driver() -> str:
 def kill_producer() -> str:
     pid = main_process("customer-producer", "python")
     # Its last progress line says which object and row it is at: mid-object unless it is between two.
-    last = on_node("journalctl -u customer-producer -o cat --no-pager -n 200 | grep -E 'now at row|^finished|ingesting' "
-                   "| tail -n 1", check=False).strip()
+    position = producer_position()
     on_node("kill -9 %d" % pid)
-    where = last.partition("now at ")[2] if "now at row" in last else "between objects"
+    where = "%s of %s" % (position[1], position[0]) if position else "between objects"
     return "PID %d, %s" % (pid, where.replace("s3://customers/", ""))
 
 
-def overwrite_object_being_read() -> str:
+def overwrite_object_being_read(timeout: float = 60) -> str:
     """The object the producer is reading, overwritten with new content (CONTRACT.md: a new
-    object). The producer drops the old version where it noticed the change (its committed rows
-    stay in HDFS, counted by verify.yml as an earlier version) and ingests the new one whole."""
-    last = on_node("journalctl -u customer-producer -o cat --no-pager -n 200 "
-                   "| grep -E 'now at row [0-9]+ of |^ingesting |^resuming ' | tail -n 1", check=False).strip()
-    uri, where = object_being_read(last)
+    object). The producer reads an object with one GET, which the store goes on serving from the
+    old version (measured on SeaweedFS): it finishes the old version and ingests the new one at
+    its next listing. Had it to open the key again (a restart mid-object), the ETag it asks for
+    (IfMatch) would be gone and it would drop the old version there. Either way the old
+    version's rows stay in HDFS, counted by verify.yml as an earlier version. Between two
+    objects, the fault waits for the next one to start."""
+    deadline = time.monotonic() + timeout
+    position = producer_position()
+    while position is None:
+        if time.monotonic() > deadline:
+            raise FaultFailed("the producer started no object within %.0f s: the ingest ended before this fault "
+                              "(more --rows)" % timeout)
+        time.sleep(1)
+        position = producer_position()
+    uri, where = position
     from customer_pipeline.contract.sample_data import generate_bytes
 
     bucket, _, key = uri[len("s3://"):].partition("/")
@@ -98,16 +107,27 @@ def overwrite_object_being_read() -> str:
     return "%s at %s, new version %d rows" % (key.rpartition("/")[2], where, NEW_VERSION_ROWS)
 
 
-def object_being_read(line: str) -> Tuple[str, str]:
-    """(uri, where) from the producer's last progress line (service.py's wording)."""
-    progress = re.search(r"now at (row \d+) of (s3://.+)$", line)
+def producer_position() -> Optional[Tuple[str, str]]:
+    """(uri, where) of the object the producer is reading, from its journal; None between objects."""
+    last = on_node("journalctl -u customer-producer -o cat --no-pager -n 300 | grep -E "
+                   "'now at row [0-9]+ of |(ingesting|resuming|finished) s3://' | tail -n 1", check=False).strip()
+    return object_being_read(last)
+
+
+def object_being_read(line: str) -> Optional[Tuple[str, str]]:
+    """(uri, where) from one of the producer's progress lines (service.py's wording, after the
+    level name the journal shows with it); None after a "finished" line: between objects."""
+    message = re.sub(r"^(DEBUG|INFO|WARNING|ERROR) ", "", line)
+    progress = re.search(r"now at (row \d+) of (s3://.+)$", message)
     if progress:
         return progress.group(2), progress.group(1)
-    if line.startswith("ingesting s3://"):
-        return line[len("ingesting "):].rsplit(" (", 1)[0], "its start"
-    if line.startswith("resuming s3://"):
-        uri, _, row = line[len("resuming "):].partition(" after row ")
+    if message.startswith("ingesting s3://"):
+        return message[len("ingesting "):].rsplit(" (", 1)[0], "its start"
+    if message.startswith("resuming s3://"):
+        uri, _, row = message[len("resuming "):].partition(" after row ")
         return uri, "row %s" % row.split()[0]
+    if message.startswith("finished s3://"):
+        return None
     raise FaultFailed("no object being read in the producer's journal: %r" % line[-200:])
 
 
