@@ -133,7 +133,9 @@ def wait_for_recovery(faults: Sequence[Fault], watch: FlowWatch, timeout: float)
 
 def verify_until_exact(uploaded: Dict[str, int], timeout: float = 1200) -> Optional[dict]:
     """verify.yml (waiting for the job's lag to reach 0) until the run's objects are all in its
-    report and it is exact, or the timeout: the last report."""
+    report, finished by the producer, and it is exact, or the timeout: the last report. verify.yml
+    reconciles only the objects the producer finished, so one still being read would pass
+    uncounted."""
     deadline = time.monotonic() + timeout
     report: Optional[dict] = None
     while time.monotonic() < deadline:
@@ -143,8 +145,8 @@ def verify_until_exact(uploaded: Dict[str, int], timeout: float = 1200) -> Optio
             result = run_playbook("playbooks/verify.yml", "-e", "verify_wait=600", "-e", "verify_report=%s" % path,
                               "-e", "pipeline_verify_max_restarts=1000")
             report = json.loads(path.read_text()) if path.exists() else None
-        listed = {item["uri"] for item in (report or {}).get("objects", [])}
-        if report is not None and report.get("ok") and set(uploaded) <= listed:
+        done = {item["uri"] for item in (report or {}).get("objects", []) if item.get("state") == "done"}
+        if report is not None and report.get("ok") and set(uploaded) <= done:
             return report
         print("chaos: verify.yml not exact yet (exit %d), again in 15 s: %s" % (
             result.returncode, result.stdout.strip().splitlines()[-1:] if result.stdout else ""), flush=True)
@@ -205,8 +207,12 @@ def main(argv: Sequence[str]) -> int:
     inactive = [unit for unit, state in zip(SERVICES, states) if state != "active"]
     if inactive or len(states) != len(SERVICES):
         problems.append("services not active: %s" % (", ".join(inactive) or states))
+    unfinished = sorted(uri for uri in uploaded if not any(
+        item["uri"] == uri and item.get("state") == "done" for item in (report or {}).get("objects", [])))
     if report is None or not report.get("ok"):
         problems.append("verify.yml did not reconcile: %s" % json.dumps(report)[-1500:])
+    elif unfinished:
+        problems.append("the producer did not finish: %s" % ", ".join(unfinished))
     else:
         # An object overwritten mid-read is reconciled as its new version; the rows its old version
         # gave before the change stay in HDFS, counted apart by verify.yml (earlier versions).

@@ -204,8 +204,8 @@ def main(argv: Sequence[str]) -> int:
                 memory_verdict(samples, duration, "job_kib", "job memory", args.max_growth),
                 lag_verdict(samples, duration), restarts_verdict(samples[0], samples[-1])]
     exact = report is not None and report.get("ok") and all(
-        item["duplicates"] == 0 and item["usa"] == item["usa_expected"] and item["alerts"] == item["alerts_expected"]
-        and item["rows"] == feeder.uploaded[item["uri"]]
+        item.get("duplicates") == 0 and item.get("usa") == item.get("usa_expected")
+        and item.get("alerts") == item.get("alerts_expected") and item.get("rows") == feeder.uploaded[item["uri"]]
         for item in report["objects"] if item["uri"] in feeder.uploaded)
     rows = sum(feeder.uploaded.values())
     verdicts.append(Verdict("verify", bool(exact), "%d objects, %d rows: %s, %.0f s after the feeding ended"
