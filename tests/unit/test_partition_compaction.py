@@ -111,7 +111,8 @@ def test_two_hundred_batches_keep_the_file_count_bounded_and_every_row_once(spar
     assert not (path / "_compact").exists() and not (path / "_replaced").exists()
     # verify.yml's own count of the dataset (verify/written.py): every object exact, no duplicate.
     assert dataset_counts(spark, str(path), "parquet") == {
-        f"s3://customers/{DAY + dt.timedelta(days=n)}.csv": {"rows": 200, "duplicates": 0} for n in range(5)}
+        f"s3://customers/{DAY + dt.timedelta(days=n)}.csv": {"rows": 200, "duplicates": 0, "earlier_rows": 0,
+                                                           "earlier_duplicates": 0} for n in range(5)}
 
 
 def test_only_closed_days_with_enough_files_are_compacted(spark: SparkSession, tmp_path: Path) -> None:

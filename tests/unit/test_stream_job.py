@@ -389,6 +389,14 @@ def collect_examples(strategy: st.SearchStrategy[Any], count: int) -> List[Any]:
     return drawn
 
 
+def test_a_capital_sigma_lower_cases_the_same_in_the_job_and_the_reference(spark: SparkSession) -> None:
+    """Σ becomes σ wherever it stands: Java's word-final rule (ς in `b0Σ`) is not Python's (σ),
+    which the generated rows below once found."""
+    emails = ["b0\u03a3@x.co", "a\u03a3@x.co", "\u039f\u0394\u039f\u03a3@x.gr", "\u03a3a@x.co", "a.\u03a3@x.co"]
+    assert_agree(spark, [message({**VALID, "email": email}, row) for row, email in enumerate(emails, 1)])
+    assert contract.lower_email("\u039f\u0394\u039f\u03a3@X.gr") == "\u03bf\u03b4\u03bf\u03c3@x.gr"
+
+
 def test_generated_rows_agree_with_the_reference(spark: SparkSession) -> None:
     examples = collect_examples(EXAMPLE, 1500)
     messages = [

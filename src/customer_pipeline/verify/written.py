@@ -40,14 +40,13 @@ def dataset_counts(spark: Any, path: str, output_format: str,
         return {}  # no dataset yet (nothing written, or reset)
     if "source_uri" not in frame.columns:
         return {}
-    frame = frame.select("source_uri", "source_row", "record_id")
-    if versions:
+    if versions and "source_row" in frame.columns:
         # The id's canonical text up to the row is computed here, by the function the producer
         # uses; Spark only appends the row and hashes (sha2 of the UTF-8 string), natively.
         prefixes = spark.createDataFrame(
             [(uri, record_id_prefix(uri, etag)) for uri, etag in sorted(versions.items())],
             "source_uri string, id_prefix string")
-        frame = frame.join(F.broadcast(prefixes), "source_uri", "left")
+        frame = frame.select("source_uri", "source_row", "record_id").join(F.broadcast(prefixes), "source_uri", "left")
         own_id = F.substring(F.sha2(F.concat(F.col("id_prefix"), F.col("source_row").cast("string"), F.lit("]")), 256),
                              1, RECORD_ID_HEX_CHARS)
         current = F.col("id_prefix").isNull() | (F.col("record_id") == own_id)
