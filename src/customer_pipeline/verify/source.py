@@ -64,14 +64,20 @@ def end_offsets(settings: ProducerSettings, topic: str) -> Dict[int, int]:
         consumer.close()
 
 
+def committed_offsets(checkpoint_offsets: Optional[str], topic: str) -> Dict[int, int]:
+    """partition -> next offset of `topic` in a Structured Streaming `offsets/<batch>` file
+    (v1, the batch's metadata, then one line per source); {} for no file."""
+    if not checkpoint_offsets:
+        return {}
+    # The Kafka source's line is the last: {"topic": {"partition": next offset, ...}}.
+    last = [line for line in checkpoint_offsets.splitlines() if line.strip()][-1]
+    return {int(p): int(o) for p, o in json.loads(last).get(topic, {}).items()}
+
+
 def lag(settings: ProducerSettings, checkpoint_offsets: Optional[str]) -> Dict[str, Any]:
     """Committed checkpoint offsets against the topic's end; a missing checkpoint reads nothing."""
     topic = settings.kafka.topic
-    committed: Dict[int, int] = {}
-    if checkpoint_offsets:
-        # The offsets file's last line is {"topic": {"partition": next offset, ...}}.
-        last = [line for line in checkpoint_offsets.splitlines() if line.strip()][-1]
-        committed = {int(p): int(o) for p, o in json.loads(last).get(topic, {}).items()}
+    committed = committed_offsets(checkpoint_offsets, topic)
     ends = end_offsets(settings, topic)
     partitions = {str(p): {"end": ends[p], "committed": committed.get(p, 0), "lag": max(ends[p] - committed.get(p, 0), 0)}
                   for p in sorted(ends)}
