@@ -163,12 +163,13 @@ audit: venv ## Known vulnerabilities in the wheels and jars (requirements/known-
 # kind twice in an order drawn from a printed seed (SEED=N replays it), then verify.yml must
 # reconcile exactly; about 17 minutes. make test runs it after the one-node tests with every
 # kind once, on 300,000 rows and 15-25 s apart (TEST_CHAOS_ARGS, CI's time; TEST_CHAOS_ARGS=
-# runs the whole).
+# runs the whole). NODES=3: the three-node sandbox's kinds (the YARN ApplicationMaster killed,
+# one broker of three down for 60 s, the producer killed, a DataNode restarted).
 SEED ?=
 CHAOS_ARGS ?=
 TEST_CHAOS_ARGS ?= --repeats 1 --rows 300000 --objects 2 --min-gap 15 --max-gap 25
 chaos: sandbox ## Faults (kill -9, restarts, outages, a reboot, permissions) during a 1,000,000-row ingest; verify must reconcile exactly (SEED=N replays a run)
-	$(PY) tests/chaos/run_chaos.py $(if $(SEED),--seed $(SEED),) $(CHAOS_ARGS)
+	$(PY) tests/chaos/run_chaos.py --nodes $(NODES) $(if $(SEED),--seed $(SEED),) $(CHAOS_ARGS)
 
 # The producer at its maximum rate for SOAK_MINUTES on the one-node sandbox (tests/chaos/run_soak.py):
 # both services' memory must stay flat, the job's lag bounded, verify.yml exact; prints the

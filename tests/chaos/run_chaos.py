@@ -1,5 +1,7 @@
 """make chaos: faults injected into the deployed pipeline on the one-node sandbox during a
-1,000,000-row ingest; then nothing may be lost or duplicated (issue 13).
+1,000,000-row ingest; then nothing may be lost or duplicated (issue 13). `--nodes 3` (make chaos
+NODES=3) runs the three-node sandbox's kinds instead (tests/chaos/cluster3_faults.py: the YARN
+ApplicationMaster killed, one broker of three down for 60 s, ...).
 
 1. deploy.yml with the producer rate-limited, so that the ingest lasts as long as the faults,
    and a short restart back-off (5 s doubling to 30 s, healthy after 60 s: the default's 300 s
@@ -28,7 +30,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -36,14 +38,16 @@ sys.path[:0] = [str(HERE), str(ROOT / "tests" / "support"), str(ROOT / "src"), s
 
 from chaos_plan import Fault, measure_recovery, schedule, table, verdict  # noqa: E402
 from flow_watch import FlowWatch  # noqa: E402
-from sandbox_faults import FAULTS, OVERWRITTEN, SERVICES, FaultFailed, on_node, run_playbook  # noqa: E402
+from sandbox_faults import ONE_NODE, OVERWRITTEN, FaultFailed, Sandbox, run_playbook, sample_units  # noqa: E402
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = ONE_NODE.bootstrap
 BUCKET = "customers"
 PREFIX = "incoming/"
 # How long each kind keeps its fault, roughly: the rate limit is chosen so that the ingest
 # lasts until the last fault.
-NOMINAL_SECONDS = {"object store stopped": 35, "hdfs datasets unwritable": 40, "node reboot": 70}
+NOMINAL_SECONDS = {"object store stopped": 35, "hdfs datasets unwritable": 40, "node reboot": 70,
+                   "one kafka broker of three down": 65}
+TAIL_SECONDS = 30
 CHAOS_SETTINGS = {
     "customer_producer_restart_sec": 5, "customer_producer_restart_max_sec": 30,
     "customer_producer_restart_healthy_sec": 60,
@@ -60,14 +64,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="times each fault kind happens")
     parser.add_argument("--min-gap", type=float, default=20.0)
     parser.add_argument("--max-gap", type=float, default=40.0)
-    parser.add_argument("--kinds", default=",".join(FAULTS), help="comma-separated subset of: %s" % ", ".join(FAULTS))
+    parser.add_argument("--nodes", type=int, choices=(1, 3), default=1,
+                        help="the one-node sandbox, or the three-node one (YARN, three brokers; its own fault kinds)")
+    parser.add_argument("--kinds", default=None, help="comma-separated subset of the sandbox's kinds (default: all): "
+                        "one node: %s; three nodes: %s" % (", ".join(ONE_NODE.faults), ", ".join(sandbox(3).faults)))
     parser.add_argument("--recover-timeout", type=float, default=300.0,
                         help="seconds a fault may take to recover from before its verdict is NOT recovered")
     args = parser.parse_args(argv)
-    unknown = [kind for kind in args.kinds.split(",") if kind not in FAULTS]
+    faults = sandbox(args.nodes).faults
+    args.kinds = args.kinds or ",".join(faults)
+    unknown = [kind for kind in args.kinds.split(",") if kind not in faults]
     if unknown:
-        parser.error("unknown fault kind(s): %s" % ", ".join(unknown))
+        parser.error("unknown fault kind(s) on %d node(s): %s" % (args.nodes, ", ".join(unknown)))
     return args
+
+
+def sandbox(nodes: int) -> Sandbox:
+    if nodes == 3:
+        from cluster3_faults import THREE_NODES
+
+        return THREE_NODES
+    return ONE_NODE
 
 
 def deploy(settings: Dict[str, object], whole: bool = False) -> None:
@@ -81,12 +98,10 @@ def deploy(settings: Dict[str, object], whole: bool = False) -> None:
         raise SystemExit("chaos: deploy.yml %s failed:\n%s" % (" ".join(extra), result.stdout[-3000:]))
 
 
-def upload(rows: int, objects: int, run_id: str, seed: int) -> Dict[str, int]:
-    from sandbox_node import s3_client
-
+def upload(box: Sandbox, rows: int, objects: int, run_id: str, seed: int) -> Dict[str, int]:
     from customer_pipeline.contract.sample_data import generate_bytes
 
-    s3 = s3_client()  # the sandbox's admin identity: the producer's own may only read
+    s3: Any = box.s3_client()  # the sandbox's admin identity: the producer's own may only read
     uploaded: Dict[str, int] = {}
     for number in range(objects):
         count = rows // objects + (1 if number < rows % objects else 0)
@@ -109,10 +124,10 @@ def wait_for_flows(watch: FlowWatch, timeout: float = 180) -> None:
                      "(last error sampling the topics: %s)" % (timeout, watch.last_error or "none"))
 
 
-def inject(fault: Fault) -> None:
+def inject(box: Sandbox, fault: Fault) -> None:
     fault.injected_at = time.monotonic()
     try:
-        fault.note = FAULTS[fault.kind]()
+        fault.note = box.faults[fault.kind]()
     except (FaultFailed, subprocess.TimeoutExpired) as error:
         fault.error = str(error).splitlines()[0][:300]
     fault.restored_at = time.monotonic()
@@ -148,31 +163,40 @@ def verify_until_exact(uploaded: Dict[str, int], timeout: float = 1200) -> Optio
         done = {item["uri"] for item in (report or {}).get("objects", []) if item.get("state") == "done"}
         if report is not None and report.get("ok") and set(uploaded) <= done:
             return report
-        print("chaos: verify.yml not exact yet (exit %d), again in 15 s: %s" % (
-            result.returncode, result.stdout.strip().splitlines()[-1:] if result.stdout else ""), flush=True)
+        # Its problems, or (no report) its last lines: a long wait says what it waits for.
+        why = json.dumps((report or {}).get("problems"))[:1500] if report else result.stdout.strip()[-1500:]
+        print("chaos: verify.yml not exact yet (exit %d), again in 15 s: %s" % (result.returncode, why), flush=True)
         time.sleep(15)
     return report
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
+    box = sandbox(args.nodes)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(3), "big")
     faults = schedule(args.kinds.split(","), seed, args.repeats, args.min_gap, args.max_gap)
+    for fault in faults:
+        fault.must_serve = fault.kind in box.served_through
     planned = sum(f.gap_seconds + NOMINAL_SECONDS.get(f.kind, 5) for f in faults)
-    rate = max(200, round(args.rows / planned))
+    # The ingest must outlast the last fault, or a flow that ended with the ingest would count as
+    # not resumed: faults the pipeline serves through (one broker of three down) do not slow the
+    # producer, so nothing else makes it last longer than planned.
+    rate = max(200, round(args.rows / (planned + TAIL_SECONDS)))
     run_id = uuid.uuid4().hex[:6]
-    print("chaos: seed %d (make chaos SEED=%d replays this order), %d faults over about %.0f s, %d rows in %d "
-          "objects, the producer limited to %d rows/s" % (seed, seed, len(faults), planned, args.rows, args.objects,
-                                                          rate), flush=True)
+    print("chaos: %s, seed %d (make chaos%s SEED=%d replays this order), %d faults over about %.0f s, %d rows in "
+          "%d objects, the producer limited to %d rows/s" % (box.name, seed, "" if args.nodes == 1 else " NODES=3", seed,
+                                                             len(faults), planned, args.rows, args.objects, rate),
+          flush=True)
     for number, fault in enumerate(faults, 1):
         print("  %2d. after %4.1f s: %s" % (number, fault.gap_seconds, fault.kind))
-    running = on_node("systemctl is-active customer-producer customer-stream", check=False).split() == ["active"] * 2
+    running = all(box.on(node)("systemctl is-active %s" % unit, check=False).strip() == "active"
+                  for unit, node in box.pipeline.items())
     if not running:
-        print("chaos: the pipeline is not running on the sandbox: the whole deploy.yml first")
+        print("chaos: the pipeline is not running on %s: the whole deploy.yml first" % box.name)
     deploy(dict(CHAOS_SETTINGS, customer_producer_rate_limit=rate), whole=not running)
-    watch = FlowWatch(BOOTSTRAP)
+    watch = FlowWatch(box.bootstrap)
     watch.start()
-    uploaded = upload(args.rows, args.objects, run_id, seed)
+    uploaded = upload(box, args.rows, args.objects, run_id, seed)
     started = time.monotonic()
     wait_for_flows(watch)
     print("chaos: rows flowing %.0f s after the upload; faults start" % (time.monotonic() - started), flush=True)
@@ -180,7 +204,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         for number, fault in enumerate(faults, 1):
             time.sleep(fault.gap_seconds)
-            inject(fault)
+            inject(box, fault)
             print("chaos: %2d. %.0f s: %s%s, undone after %.0f s%s" % (
                 number, fault.injected_at - started, fault.kind, " (%s)" % fault.note if fault.note else "",
                 fault.restored_at - fault.injected_at, "; FAILED: " + fault.error if fault.error else ""), flush=True)
@@ -194,19 +218,23 @@ def main(argv: Sequence[str]) -> int:
         watch.stop()
     faults_ended = time.monotonic()
     # Counted before the deploy below, whose restarts reset them.
-    restarts = on_node("for unit in %s; do echo \"$unit $(systemctl show -p NRestarts --value $unit)\"; done"
-                       % " ".join(SERVICES), check=False).strip().replace("\n", ", ")
+    restarts = ", ".join("%s%s %s" % ("" if box is ONE_NODE else node + " ", unit,
+                                      "?" if sample.restarts is None else sample.restarts)
+                         for node, units in box.services.items()
+                         for unit, sample in sample_units(units, node=box.on(node)).items())
 
     deploy({})  # the inventory's settings again; the producer finishes at full speed
     report = verify_until_exact(uploaded)
-    states = on_node("systemctl is-active %s" % " ".join(SERVICES), check=False).split()
+    states = {(node, unit): state for node, units in box.services.items() for unit, state in zip(
+        units, box.on(node)("systemctl is-active %s" % " ".join(units), check=False).split() + ["unknown"] * len(units))}
 
     print("\n" + table(faults, started))
     problems = ["%s at %.0f s: %s" % (f.kind, (f.injected_at or started) - started, verdict(f))
                 for f in faults if verdict(f) != "recovered"]
-    inactive = [unit for unit, state in zip(SERVICES, states) if state != "active"]
-    if inactive or len(states) != len(SERVICES):
-        problems.append("services not active: %s" % (", ".join(inactive) or states))
+    inactive = ["%s (%s)" % (unit, state) if box is ONE_NODE else "%s on %s (%s)" % (unit, node, state)
+                for (node, unit), state in states.items() if state != "active"]
+    if inactive:
+        problems.append("services not active: %s" % ", ".join(inactive))
     unfinished = sorted(uri for uri in uploaded if not any(
         item["uri"] == uri and item.get("state") == "done" for item in (report or {}).get("objects", [])))
     if report is None or not report.get("ok"):

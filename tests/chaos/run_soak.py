@@ -36,12 +36,15 @@ sys.path[:0] = [str(HERE), str(ROOT / "tests" / "support"), str(ROOT / "src"), s
 
 from flow_watch import FlowWatch  # noqa: E402
 from run_chaos import BOOTSTRAP, BUCKET, PREFIX, deploy, verify_until_exact  # noqa: E402
-from sandbox_faults import on_node, run_playbook  # noqa: E402
+from sandbox_faults import on_node, run_playbook, sample_units  # noqa: E402
 from soak_plan import MAX_GROWTH, Sample, Verdict, figures, lag_verdict, memory_verdict, rate, restarts_verdict  # noqa: E402
+
+from customer_pipeline.verify import source  # noqa: E402
 
 PIPELINE = ("customer-producer", "customer-stream")  # the services whose memory is sampled
 WEBHDFS = "http://127.0.0.1:9870/webhdfs/v1"
 HDFS_USER = "maria_dev"
+TOPIC = "customers-raw"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -70,53 +73,49 @@ def checkpoint_path() -> str:
     return urllib.parse.urlparse(value).path or value
 
 
+class SameAddressRedirect(urllib.request.HTTPRedirectHandler):
+    """WebHDFS's OPEN redirects to the DataNode by the node's hostname, which the controller
+    does not know: the redirect goes to the same loopback address instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        parts = urllib.parse.urlparse(newurl)
+        local = parts._replace(netloc="127.0.0.1:%d" % (parts.port or 9864)).geturl()
+        return super().redirect_request(req, fp, code, msg, headers, local)
+
+
+WEBHDFS_OPENER = urllib.request.build_opener(SameAddressRedirect)
+
+
 def webhdfs(path: str, op: str) -> bytes:
-    """One WebHDFS call as the job's user; OPEN's redirect to the DataNode goes to the same
-    loopback address (the node's hostname is not known to the controller)."""
+    """One WebHDFS call as the job's user."""
     url = "%s%s?op=%s&user.name=%s" % (WEBHDFS, urllib.parse.quote(path), op, HDFS_USER)
-
-    class Keep(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-            parts = urllib.parse.urlparse(newurl)
-            local = parts._replace(netloc="127.0.0.1:%d" % (parts.port or 9864)).geturl()
-            return super().redirect_request(req, fp, code, msg, headers, local)
-
-    with urllib.request.build_opener(Keep).open(url, timeout=10) as response:
+    with WEBHDFS_OPENER.open(url, timeout=10) as response:
         return response.read()
 
 
 def committed_offsets(checkpoint: str) -> Optional[int]:
-    """The sum of customers-raw's offsets the job's last committed batch ended at, or None."""
+    """The sum of customers-raw's offsets the job's last committed batch ended at, or None. The
+    file is parsed as verify.yml's lag parses it (customer_pipeline.verify.source)."""
     try:
         listing = json.loads(webhdfs(checkpoint + "/commits", "LISTSTATUS"))["FileStatuses"]["FileStatus"]
         batches = [int(item["pathSuffix"]) for item in listing if item["pathSuffix"].isdigit()]
         if not batches:
             return 0
-        lines = webhdfs("%s/offsets/%d" % (checkpoint, max(batches)), "OPEN").decode().splitlines()
-        # v1, the batch's metadata, then the source's offsets: {"customers-raw": {"0": N, ...}}
-        return sum(int(offset) for topic in json.loads(lines[2]).values() for offset in topic.values())
-    except (OSError, ValueError, KeyError) as error:
+        text = webhdfs("%s/offsets/%d" % (checkpoint, max(batches)), "OPEN").decode()
+        return sum(source.committed_offsets(text, TOPIC).values())
+    except (OSError, ValueError, KeyError, IndexError) as error:
         print("soak: the job's checkpoint could not be read (%s: %s)" % (type(error).__name__, error), flush=True)
         return None
 
 
 def node_processes() -> Tuple[List[Optional[int]], List[Optional[int]]]:
     """Resident size (KiB) of each service's main process, and its NRestarts; None where unknown."""
-    script = ("for unit in %s; do pid=$(systemctl show -p MainPID --value $unit);"
-              " rss=$(awk '/^VmRSS:/ {print $2}' /proc/$pid/status 2>/dev/null);"
-              " echo \"${rss:--} $(systemctl show -p NRestarts --value $unit)\"; done") % " ".join(PIPELINE)
     try:
-        lines = on_node(script, timeout=30).split("\n")
+        samples = sample_units(PIPELINE)
     except Exception as error:  # noqa: BLE001 - a missed sample is a gap in the figures, not the end
         print("soak: no sample from the node (%s)" % error, flush=True)
         return [None, None], [None, None]
-    sizes: List[Optional[int]] = []
-    restarts: List[Optional[int]] = []
-    for line in lines[:len(PIPELINE)]:
-        parts = line.split() + ["-", "-"]
-        sizes.append(int(parts[0]) if parts[0].isdigit() else None)
-        restarts.append(int(parts[1]) if parts[1].isdigit() else None)
-    return sizes, restarts
+    return [samples[unit].rss_kib for unit in PIPELINE], [samples[unit].restarts for unit in PIPELINE]
 
 
 class Feeder:

@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 # bench/ is on sys.path (run_chaos.py puts it there): the benches' SSH command for the node.
 from sandbox_node import s3_client, ssh_command
@@ -52,14 +52,51 @@ def playbook(*arguments: str) -> None:
                                                                  result.stdout[-2000:]))
 
 
-def main_process(unit: str, command: str, timeout: float = 120) -> int:
+class UnitSample(NamedTuple):
+    """One unit's main process as systemd and /proc show it; None (or "") where there is none."""
+
+    pid: Optional[int]
+    command: str  # the main process's name (comm): java, python3, sh during a back-off
+    rss_kib: Optional[int]
+    restarts: Optional[int]  # NRestarts: automatic restarts since the unit was last started by hand
+
+
+def sample_units(units: Sequence[str], timeout: float = 30,
+                 node: Optional[Callable[..., str]] = None) -> Dict[str, UnitSample]:
+    """MainPID, its name and resident size, and NRestarts of each unit on `node` (a function that
+    runs a command there; the one node's on_node by default), in one SSH call: make soak samples
+    every 10 s; the chaos run counts restarts and finds the process to kill."""
+    script = ("for unit in %s; do pid=$(systemctl show -p MainPID --value $unit);"
+              " comm=$(cat /proc/$pid/comm 2>/dev/null);"
+              " rss=$(awk '/^VmRSS:/ {print $2}' /proc/$pid/status 2>/dev/null);"
+              " echo \"$unit ${pid:-0} ${comm:--} ${rss:--} $(systemctl show -p NRestarts --value $unit)\"; done"
+              ) % " ".join(units)
+    return parse_unit_samples((node or on_node)(script, timeout=timeout), units)
+
+
+def parse_unit_samples(output: str, units: Sequence[str]) -> Dict[str, UnitSample]:
+    """sample_units' lines, "unit pid comm rss restarts" ("-" for unknown), by unit."""
+    def number(text: str) -> Optional[int]:
+        return int(text) if text.isdigit() else None
+
+    samples = {unit: UnitSample(None, "", None, None) for unit in units}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0] in samples:
+            pid = number(parts[1])
+            samples[parts[0]] = UnitSample(pid or None, "" if parts[2] == "-" else parts[2], number(parts[3]),
+                                           number(parts[4]))
+    return samples
+
+
+def main_process(unit: str, command: str, timeout: float = 120, node: Optional[Callable[..., str]] = None) -> int:
     """The unit's main PID once it is `command` (java for the driver, python for the producer),
     not the restart back-off's shell still waiting: a kill must hit the real process."""
     deadline = time.monotonic() + timeout
     while True:
-        pid = int(on_node("systemctl show -p MainPID --value %s" % unit).strip() or 0)
-        if pid and on_node("ps -o comm= -p %d" % pid, check=False).strip().startswith(command):
-            return pid
+        sample = sample_units([unit], node=node)[unit]
+        if sample.pid and sample.command.startswith(command):
+            return sample.pid
         if time.monotonic() > deadline:
             raise FaultFailed("%s has no running %s process after %.0f s" % (unit, command, timeout))
         time.sleep(1)
@@ -73,11 +110,11 @@ def kill_spark_driver() -> str:
     return "driver PID %d" % pid
 
 
-def kill_producer() -> str:
-    pid = main_process("customer-producer", "python")
+def kill_producer(node: Callable[..., str] = on_node) -> str:
+    pid = main_process("customer-producer", "python", node=node)
     # Its last progress line says which object and row it is at: mid-object unless it is between two.
-    position = producer_position()
-    on_node("kill -9 %d" % pid)
+    position = producer_position(node)
+    node("kill -9 %d" % pid)
     where = "%s of %s" % (position[1], position[0]) if position else "between objects"
     return "PID %d, %s" % (pid, where.replace("s3://customers/", ""))
 
@@ -107,9 +144,9 @@ def overwrite_object_being_read(timeout: float = 60) -> str:
     return "%s at %s, new version %d rows" % (key.rpartition("/")[2], where, NEW_VERSION_ROWS)
 
 
-def producer_position() -> Optional[Tuple[str, str]]:
+def producer_position(node: Callable[..., str] = on_node) -> Optional[Tuple[str, str]]:
     """(uri, where) of the object the producer is reading, from its journal; None between objects."""
-    last = on_node("journalctl -u customer-producer -o cat --no-pager -n 300 | grep -E "
+    last = node("journalctl -u customer-producer -o cat --no-pager -n 300 | grep -E "
                    "'now at row [0-9]+ of |(ingesting|resuming|finished) s3://' | tail -n 1", check=False).strip()
     return object_being_read(last)
 
@@ -131,9 +168,9 @@ def object_being_read(line: str) -> Optional[Tuple[str, str]]:
     raise FaultFailed("no object being read in the producer's journal: %r" % line[-200:])
 
 
-def restart(unit: str) -> Callable[[], str]:
+def restart(unit: str, node: Callable[..., str] = on_node) -> Callable[[], str]:
     def fault() -> str:
-        on_node("systemctl restart %s" % unit, timeout=300)
+        node("systemctl restart %s" % unit, timeout=300)
         return ""
     return fault
 
@@ -191,3 +228,27 @@ FAULTS: Dict[str, Callable[[], str]] = {
     "object overwritten mid-read": overwrite_object_being_read,
 }
 SERVICES: List[str] = ["kafka", "hdfs-namenode", "hdfs-datanode", "seaweedfs", "customer-producer", "customer-stream"]
+
+
+class Sandbox(NamedTuple):
+    """What the chaos run needs of a sandbox: its brokers, its fault kinds, where its services
+    run, how to reach its nodes and its object store."""
+
+    name: str
+    bootstrap: str
+    faults: Dict[str, Callable[[], str]]
+    services: Dict[str, List[str]]  # node -> the units that must be active on it at the end
+    pipeline: Dict[str, str]  # customer-producer and customer-stream -> the node that runs it
+    on: Callable[..., Callable[..., str]]  # node -> a function that runs a command there
+    s3_client: Callable[[], object]  # the store's admin identity (uploads, overwrites)
+    # Kinds the rest of the sandbox must serve through: rows flow on while they last.
+    served_through: Tuple[str, ...] = ()
+
+
+def _one_node(node: str) -> Callable[..., str]:
+    return on_node
+
+
+ONE_NODE = Sandbox(name="the one-node sandbox", bootstrap="127.0.0.1:9092", faults=FAULTS,
+                   services={"node": SERVICES}, pipeline={"customer-producer": "node", "customer-stream": "node"},
+                   on=_one_node, s3_client=s3_client)

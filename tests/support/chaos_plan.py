@@ -32,6 +32,11 @@ class Fault:
     error: str = ""  # the injection itself failed (the run then fails)
     recovered_after: Optional[float] = field(default=None)  # seconds from injection until rows flow again
     waited_for: str = ""  # which flows had to resume: "raw+out", "out", or "" (nothing was flowing)
+    # A fault the rest of the cluster must serve through (one broker of three down): the flows
+    # moving before it must keep moving while it lasts, not only after it.
+    must_serve: bool = False
+    # Records gained while the fault lasted, in customers-raw and in the outputs (None: no samples).
+    during: Tuple[Optional[int], Optional[int]] = (None, None)
 
 
 def schedule(kinds: Sequence[str], seed: int, repeats: int = 2,
@@ -78,15 +83,23 @@ def _resumed_at(samples: Sequence[Sample], column: int, after: float) -> Optiona
     return None
 
 
+def _gained(samples: Sequence[Sample], column: int, start: float, end: float) -> Optional[int]:
+    values = [s[column] for s in samples if start <= s[0] <= end and s[column] is not None]
+    return max(values) - min(values) if len(values) >= 2 else None
+
+
 def measure_recovery(fault: Fault, samples: Sequence[Sample]) -> None:
-    """Fills fault.recovered_after and fault.waited_for from the samples: the flows that were
-    moving before the fault (the producer's into customers-raw, the job's into the output
-    topics) must each move again after the fault was undone; recovery is the later of the two,
-    counted from the injection. Nothing moving before it (the ingest done): recovered at once."""
+    """Fills fault.recovered_after, fault.waited_for and fault.during from the samples: the
+    flows that were moving before the fault (the producer's into customers-raw, the job's into
+    the output topics) must each move again after the fault was undone; recovery is the later of
+    the two, counted from the injection. Nothing moving before it (the ingest done): recovered at
+    once. `during` counts from the settle time after the injection to the restore."""
     assert fault.injected_at is not None and fault.restored_at is not None
     before = (fault.injected_at - FLOWING_WINDOW_SECONDS, fault.injected_at)
     flows = [column for column in (1, 2) if _grew(samples, column, *before)]
     fault.waited_for = "+".join({1: "raw", 2: "out"}[column] for column in flows)
+    window = (fault.injected_at + SETTLE_SECONDS, fault.restored_at)
+    fault.during = (_gained(samples, 1, *window), _gained(samples, 2, *window))
     if not flows:
         fault.recovered_after = fault.restored_at - fault.injected_at
         return
@@ -111,8 +124,12 @@ def table(faults: Sequence[Fault], started: float) -> str:
                 and fault.injected_at is not None
                 and fault.injected_at + fault.recovered_after > following.injected_at):
             recovered += " (after #%d came)" % (number + 1)  # its time includes the next fault's
+        note = fault.note
+        if fault.must_serve and fault.injected_at is not None:
+            note += "%sduring it raw +%s, out +%s" % ("; " if note else "", *("?" if n is None else "{:,}".format(n)
+                                                                              for n in fault.during))
         lines.append("| %d | %s%s | %s | %s | %s | %s | %s |" % (
-            number, fault.kind, " (%s)" % fault.note if fault.note else "", at, undone,
+            number, fault.kind, " (%s)" % note if note else "", at, undone,
             fault.waited_for or "nothing flowing", recovered, verdict(fault)))
     return "\n".join(lines)
 
@@ -122,6 +139,9 @@ def verdict(fault: Fault) -> str:
         return "FAILED to inject: %s" % fault.error
     if fault.injected_at is None:
         return "not run"
+    if fault.must_serve and fault.restored_at is not None and not all(
+            fault.during[column - 1] for column, name in ((1, "raw"), (2, "out")) if name in fault.waited_for.split("+")):
+        return "NOT served during the fault"
     if fault.recovered_after is None:
         return "NOT recovered"
     return "recovered"

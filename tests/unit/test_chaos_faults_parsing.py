@@ -1,5 +1,6 @@
-"""Where the producer is, as the chaos faults read it from its journal (tests/chaos/sandbox_faults.py):
-the lines are service.py's, with the level name journalctl -o cat shows before them."""
+"""What the chaos faults and make soak read from the node (tests/chaos/sandbox_faults.py): where the
+producer is, from its journal (service.py's lines, with the level name journalctl -o cat shows
+before them), and each unit's main process and restart count."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests" / "chaos"), str(ROOT / "bench")]
 
-from sandbox_faults import FaultFailed, object_being_read  # noqa: E402
+from sandbox_faults import FaultFailed, UnitSample, object_being_read, parse_unit_samples  # noqa: E402
 
 URI = "s3://customers/incoming/a key with spaces ü.csv"
 
@@ -30,3 +31,29 @@ def test_the_object_being_read_or_none_between_objects(line, expected):
 def test_no_progress_line_is_a_failed_fault_not_a_guess():
     with pytest.raises(FaultFailed, match="no object being read"):
         object_being_read("")
+
+
+def test_unit_samples_read_running_and_restarting_units_and_ignore_noise():
+    output = ("customer-producer 4211 python3 77824 0\n"
+              "customer-stream 0 - - 3\n"  # between two restarts: no main process
+              "Warning: some unrelated line\n")
+    samples = parse_unit_samples(output, ["customer-producer", "customer-stream", "kafka"])
+    assert samples == {
+        "customer-producer": UnitSample(4211, "python3", 77824, 0),
+        "customer-stream": UnitSample(None, "", None, 3),
+        "kafka": UnitSample(None, "", None, None),  # no line at all: unknown, not zero
+    }
+
+
+def test_three_node_faults_take_the_workers_in_turn_and_spare_the_only_controller():
+    from cluster3_faults import FAULTS, WORKERS, in_turn
+
+    hit = []
+    fault = in_turn(WORKERS, lambda node: hit.append(node) or "")
+    notes = [fault() for _ in range(3)]
+    assert hit == ["csp-node2", "csp-node3", "csp-node2"]
+    assert notes == ["csp-node2", "csp-node3", "csp-node2"]
+    # csp-node1 holds the sandbox's only KRaft controller, NameNode and ResourceManager.
+    assert "csp-node1" not in WORKERS
+    assert set(FAULTS) == {"kill -9 yarn application master", "one kafka broker of three down",
+                           "kill -9 producer", "hdfs datanode restart"}

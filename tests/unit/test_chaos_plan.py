@@ -104,3 +104,23 @@ def test_a_recovery_that_outlasted_the_next_fault_says_so():
     lines = table([first, second], started=100.0).splitlines()
     assert "| 40 (after #2 came) | recovered |" in lines[2]
     assert "| 35 | recovered |" in lines[3]
+
+
+def test_one_broker_down_must_be_served_through_by_the_others():
+    # Both flows go on while the broker is down (100-160), a little slower.
+    served = Fault("broker down", 30, injected_at=100.0, restored_at=160.0, must_serve=True)
+    measure_recovery(served, flowing(0, 300))
+    assert served.during == (5800, 5220)  # 58 s of samples after the settle time
+    assert verdict(served) == "recovered"
+    assert "(during it raw +5,800, out +5,220)" in table([served], started=0.0)
+
+
+def test_a_stall_while_the_broker_is_down_is_not_served_even_if_it_recovers():
+    stalled = Fault("broker down", 30, injected_at=100.0, restored_at=160.0, must_serve=True)
+    measure_recovery(stalled, flowing(0, 300, out_stops=[(100, 165)]))
+    assert stalled.recovered_after is not None and stalled.during[1] == 0
+    assert verdict(stalled) == "NOT served during the fault"
+    # The same samples for a fault nobody must serve through: recovery is all that counts.
+    outage = Fault("store stopped", 30, injected_at=100.0, restored_at=160.0)
+    measure_recovery(outage, flowing(0, 300, out_stops=[(100, 165)]))
+    assert verdict(outage) == "recovered"

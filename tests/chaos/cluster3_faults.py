@@ -1,0 +1,119 @@
+"""The faults of make chaos NODES=3, on the three-node sandbox (inventory/sandbox3): the faults
+that need a cluster, beside two of the one-node run's kinds on the node that runs them.
+
+- the Spark job's YARN ApplicationMaster killed with kill -9 on whichever NodeManager runs it.
+  In cluster mode the driver lives in it: YARN starts a second attempt (its default
+  yarn.resourcemanager.am.max-attempts is 2), which restarts the query from its checkpoint;
+  after the last attempt the application fails, the gateway's supervisor exits naming it, and
+  systemd restarts the service, which submits the job again;
+- one Kafka broker of three stopped for 60 s while the other two serve (every topic has three
+  replicas and needs two in sync for acks=all): csp-node2's, then csp-node3's. csp-node1's
+  broker is also the sandbox's only KRaft controller, a single point a production cluster does
+  not have (three or five controllers), so it is not the one stopped;
+- kill -9 of the producer mid-object on csp-node2, and a DataNode restart (csp-node2's, then
+  csp-node3's): with two DataNodes each block has a replica on the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Tuple
+
+from sandbox_faults import FaultFailed, Sandbox, kill_producer, restart
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".state" / "sandbox3"
+NODES = {"csp-node1": "127.0.0.11", "csp-node2": "127.0.0.12", "csp-node3": "127.0.0.13"}
+WORKERS = ("csp-node2", "csp-node3")  # a broker, a DataNode and a NodeManager each
+BROKER_DOWN_SECONDS = 60
+AM_CLASS = "org.apache.spark.deploy.yarn.ApplicationMaster"
+
+
+def on(node: str) -> Callable[..., str]:
+    """A function that runs a shell command as root on `node` over SSH (the key Ansible uses)."""
+    def run(command: str, timeout: float = 300, check: bool = True) -> str:
+        ssh = STATE / "ssh"
+        result = subprocess.run(
+            ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222", "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"),
+             "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % NODES[node], command],
+            capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise FaultFailed("%s on %s: exit %d, %s" % (command, node, result.returncode,
+                                                        result.stderr.strip()[-300:]))
+        return result.stdout
+    return run
+
+
+def s3_client() -> object:
+    import boto3
+    from botocore.config import Config
+
+    secrets = STATE / "secrets"
+    if not (secrets / "s3_secret_access_key").exists():
+        raise SystemExit("chaos: the three-node sandbox is not built: make sandbox NODES=3")
+    return boto3.client("s3", endpoint_url="http://%s:8333" % NODES["csp-node1"], region_name="us-east-1",
+                        aws_access_key_id=(secrets / "s3_access_key_id").read_text().split()[0],
+                        aws_secret_access_key=(secrets / "s3_secret_access_key").read_text().split()[0],
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+def application_master(timeout: float = 300) -> Tuple[str, int]:
+    """(node, PID) of the job's ApplicationMaster JVM: after a kill YARN starts the next attempt
+    (or the service resubmits), so this waits for one to run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for node in WORKERS:
+            # The container's java (its first word), not the bash -c that launched it, whose
+            # command line holds the java's.
+            pids = on(node)("pgrep -f -x '[^ ]*/bin/java .*%s( .*)?' || true" % AM_CLASS.replace(".", "[.]")).split()
+            if pids:
+                return node, int(pids[0])
+        if time.monotonic() > deadline:
+            raise FaultFailed("no ApplicationMaster of the job runs on %s after %.0f s" % (" or ".join(WORKERS), timeout))
+        time.sleep(2)
+
+
+def kill_application_master() -> str:
+    node, pid = application_master()
+    on(node)("kill -9 %d" % pid)
+    return "PID %d on %s" % (pid, node)
+
+
+def in_turn(nodes: Tuple[str, ...], fault: Callable[[str], str]) -> Callable[[], str]:
+    """The fault on each of `nodes` in turn, so that a kind that happens twice hits both."""
+    turns: Iterator[str] = itertools.cycle(nodes)
+
+    def injected() -> str:
+        node = next(turns)
+        note = fault(node)
+        return "%s%s" % (node, ", " + note if note else "")
+    return injected
+
+
+def broker_down(node: str) -> str:
+    on(node)("systemctl stop kafka")
+    try:
+        time.sleep(BROKER_DOWN_SECONDS)
+    finally:
+        on(node)("systemctl start kafka")
+    return "%d s" % BROKER_DOWN_SECONDS
+
+
+FAULTS: Dict[str, Callable[[], str]] = {
+    "kill -9 yarn application master": kill_application_master,
+    "one kafka broker of three down": in_turn(WORKERS, broker_down),
+    "kill -9 producer": lambda: kill_producer(on("csp-node2")),
+    "hdfs datanode restart": in_turn(WORKERS, lambda node: restart("hdfs-datanode", on(node))()),
+}
+SERVICES: Dict[str, List[str]] = {
+    "csp-node1": ["kafka", "hdfs-namenode", "yarn-resourcemanager", "seaweedfs"],
+    "csp-node2": ["kafka", "hdfs-datanode", "yarn-nodemanager", "customer-producer"],
+    "csp-node3": ["kafka", "hdfs-datanode", "yarn-nodemanager", "customer-stream"],
+}
+THREE_NODES = Sandbox(name="the three-node sandbox", bootstrap=",".join("%s:9092" % a for a in NODES.values()),
+                      faults=FAULTS, services=SERVICES,
+                      pipeline={"customer-producer": "csp-node2", "customer-stream": "csp-node3"},
+                      on=on, s3_client=s3_client, served_through=("one kafka broker of three down",))
