@@ -21,12 +21,14 @@ S3_ENDPOINT = "http://127.0.0.1:8333"
 SERVICES = ("customer-producer", "customer-stream")
 
 
-def ssh_command(command: str) -> List[str]:
+def ssh_command(command: str, state: Path = STATE, address: str = "127.0.0.1") -> List[str]:
+    """ssh as root to a sandbox node: the one-node sandbox's by default, or the node at `address`
+    of the sandbox whose state folder (SSH key, known hosts) is `state`."""
     # ConnectTimeout: a node that is down (tests/chaos reboots it) fails the call in seconds.
-    ssh = STATE / "ssh"
+    ssh = state / "ssh"
     return ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
             "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=10", "root@127.0.0.1", command]
+            "-o", "ConnectTimeout=10", "root@%s" % address, command]
 
 
 def on_node(command: str, timeout: float = 900, stdin: str = "") -> str:
@@ -37,20 +39,22 @@ def on_node(command: str, timeout: float = 900, stdin: str = "") -> str:
     return result.stdout
 
 
-def secret(name: str) -> str:
-    path = STATE / "secrets" / name
+def secret(name: str, state: Path = STATE) -> str:
+    path = state / "secrets" / name
     if not path.exists():
-        raise SystemExit("the sandbox is not built: run make sandbox first")
+        raise SystemExit("the sandbox of %s is not built: run make sandbox first" % state.name)
     return path.read_text().split()[0]
 
 
-def s3_client() -> Any:
+def s3_client(state: Path = STATE, endpoint: str = S3_ENDPOINT) -> Any:
+    """The store's admin identity (the producer's own may only read), of the one-node sandbox by
+    default."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=S3_ENDPOINT, region_name="us-east-1",
-                        aws_access_key_id=secret("s3_access_key_id"),
-                        aws_secret_access_key=secret("s3_secret_access_key"),
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=secret("s3_access_key_id", state),
+                        aws_secret_access_key=secret("s3_secret_access_key", state),
                         config=Config(s3={"addressing_style": "path"}))
 
 

@@ -17,12 +17,13 @@ that need a cluster, beside two of the one-node run's kinds on the node that run
 from __future__ import annotations
 
 import itertools
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
-from sandbox_faults import FaultFailed, Sandbox, kill_producer, restart
+import sandbox_node
+from sandbox_faults import FaultFailed, Sandbox, kill_producer, on_node, restart
+from sandbox_node import ssh_command
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".state" / "sandbox3"
@@ -35,29 +36,12 @@ AM_CLASS = "org.apache.spark.deploy.yarn.ApplicationMaster"
 def on(node: str) -> Callable[..., str]:
     """A function that runs a shell command as root on `node` over SSH (the key Ansible uses)."""
     def run(command: str, timeout: float = 300, check: bool = True) -> str:
-        ssh = STATE / "ssh"
-        result = subprocess.run(
-            ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222", "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"),
-             "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % NODES[node], command],
-            capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            raise FaultFailed("%s on %s: exit %d, %s" % (command, node, result.returncode,
-                                                        result.stderr.strip()[-300:]))
-        return result.stdout
+        return on_node(command, timeout, check, ssh=lambda line: ssh_command(line, STATE, NODES[node]))
     return run
 
 
 def s3_client() -> object:
-    import boto3
-    from botocore.config import Config
-
-    secrets = STATE / "secrets"
-    if not (secrets / "s3_secret_access_key").exists():
-        raise SystemExit("chaos: the three-node sandbox is not built: make sandbox NODES=3")
-    return boto3.client("s3", endpoint_url="http://%s:8333" % NODES["csp-node1"], region_name="us-east-1",
-                        aws_access_key_id=(secrets / "s3_access_key_id").read_text().split()[0],
-                        aws_secret_access_key=(secrets / "s3_secret_access_key").read_text().split()[0],
-                        config=Config(s3={"addressing_style": "path"}))
+    return sandbox_node.s3_client(STATE, "http://%s:8333" % NODES["csp-node1"])
 
 
 def application_master(timeout: float = 300) -> Tuple[str, int]:

@@ -32,10 +32,15 @@ class FaultFailed(Exception):
     """The fault could not be injected or undone (not the pipeline's failure: the run's)."""
 
 
-def on_node(command: str, timeout: float = 300, check: bool = True) -> str:
-    result = subprocess.run(ssh_command(command), capture_output=True, text=True, timeout=timeout)
+def on_node(command: str, timeout: float = 300, check: bool = True,
+            ssh: Callable[[str], List[str]] = ssh_command) -> str:
+    """`command` as root on the one-node sandbox's node, or on the node `ssh` builds the command
+    line for (another sandbox's); its output, or FaultFailed when it fails and `check`."""
+    argv = ssh(command)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise FaultFailed("%s: exit %d, %s" % (command, result.returncode, result.stderr.strip()[-300:]))
+        raise FaultFailed("%s (%s): exit %d, %s" % (command, argv[-2], result.returncode,
+                                                     result.stderr.strip()[-300:]))
     return result.stdout
 
 

@@ -139,8 +139,9 @@ def verdict(fault: Fault) -> str:
         return "FAILED to inject: %s" % fault.error
     if fault.injected_at is None:
         return "not run"
+    moving = fault.waited_for.split("+")
     if fault.must_serve and fault.restored_at is not None and not all(
-            fault.during[column - 1] for column, name in ((1, "raw"), (2, "out")) if name in fault.waited_for.split("+")):
+            gained for name, gained in zip(("raw", "out"), fault.during) if name in moving):
         return "NOT served during the fault"
     if fault.recovered_after is None:
         return "NOT recovered"
