@@ -25,10 +25,12 @@ def ssh_command(command: str, state: Path = STATE, address: str = "127.0.0.1") -
     """ssh as root to a sandbox node: the one-node sandbox's by default, or the node at `address`
     of the sandbox whose state folder (SSH key, known hosts) is `state`."""
     # ConnectTimeout: a node that is down (tests/chaos reboots it) fails the call in seconds.
+    # accept-new: the sandbox's own known_hosts learns a node's key the first time (a node of a
+    # sandbox just built), and a changed key is still refused.
     ssh = state / "ssh"
     return ["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
-            "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=10", "root@%s" % address, command]
+            "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % address, command]
 
 
 def on_node(command: str, timeout: float = 900, stdin: str = "") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -13,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".state" / "sandbox"
+# The benches' module of the sandbox's SSH line, shared by the chaos runs and these tests.
+sys.path.insert(0, str(ROOT / "bench"))
+from sandbox_node import ssh_command  # noqa: E402
 
 
 def run(command: List[str], timeout: float = 600, check: bool = True,
@@ -30,11 +34,7 @@ def run(command: List[str], timeout: float = 600, check: bool = True,
 def on_sandbox_node(state: Path, address: str, command: str, check: bool = True,
                     timeout: float = 300, input: Optional[str] = None) -> subprocess.CompletedProcess:
     """Run a shell command on a node of a sandbox over SSH, with the key and port Ansible uses."""
-    ssh = state / "ssh"
-    return run(["ssh", "-i", str(ssh / "id_ed25519"), "-p", "2222",
-                "-o", "UserKnownHostsFile=%s" % (ssh / "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
-                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@%s" % address, command],
-               check=check, timeout=timeout, input=input)
+    return run(ssh_command(command, state, address), check=check, timeout=timeout, input=input)
 
 
 def on_node(command: str, check: bool = True, timeout: float = 300,

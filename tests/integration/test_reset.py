@@ -92,7 +92,7 @@ def wait_for_rows(before: Dict[str, Dict[str, set]], sources: set, since: float,
         _, usa, alerts = stream_batches_since(since)
         if usa >= rows_of(before[USA], sources) and alerts >= rows_of(before[ALERTS], sources):
             return
-        time.sleep(5)
+        time.sleep(2)
     pytest.fail("the job did not rebuild the datasets within %d s: %r" % (timeout, stream_batches_since(since)))
 
 

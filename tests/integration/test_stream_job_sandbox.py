@@ -1,11 +1,13 @@
 """The Spark job against the sandbox's real Kafka and HDFS, with a local Spark driver.
 
-Known raw messages go to a fresh topic (in a committed transaction, plus an aborted one
-that must never show up), the job runs on the controller with `available_now` until it
-has caught up, and both datasets and both topics must hold exactly the rows the
-reference implementation expects. A replayed batch (its commit removed from the
-checkpoint) must leave the datasets unchanged. The exactly-once tests run for both
-dataset formats, plain Parquet and Delta Lake (the `output_format` fixture).
+Known raw messages (the contract's edge cases and 3,000 sample rows) go to a fresh topic, in a
+committed transaction, plus an aborted one that must never show up. The job runs on the
+controller on one checkpoint: stopped with SIGTERM, killed with -9, then started with
+`available_now` until it has caught up. Both datasets must then hold exactly the rows the
+reference implementation expects, once each, and both topics every record. A replayed batch
+(its commit removed from the checkpoint) must leave the datasets unchanged. The test runs for
+both dataset formats, plain Parquet and Delta Lake (the `output_format` fixture): one job's
+life per format, since each start of the job costs a JVM and a Spark session.
 
 Needs the Kafka connector jars of the job (see `connector_jars`).
 """
@@ -237,65 +239,6 @@ def consume(topic: str) -> List[Tuple[bytes, Dict[str, Any]]]:
     return received
 
 
-def test_the_job_writes_exactly_the_expected_rows(
-    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any, output_format: str
-) -> None:
-    from customer_pipeline.contract.messages import process_raw_message
-
-    jars = job_jars(output_format)
-    messages = raw_messages()
-    publish(topics["raw"], messages, run_id)
-    base = f"{HDFS}/tmp/stream-job-test-{run_id}"
-    config = write_config(tmp_path, topics, base, jars, "max_offsets_per_trigger = 5", "available_now = true",
-                          output_format)
-    first = run_job(config)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    batch_ids = [int(line.split(": batch ")[1].split(":")[0]) for line in first.stdout.splitlines() if ": batch " in line]
-    # At most 5 offsets per trigger (transaction markers and aborted records use offsets
-    # too): several batches, numbered from 0.
-    assert len(batch_ids) >= 2 and batch_ids == list(range(len(batch_ids))), first.stdout
-
-    outcomes = {m.record_id: process_raw_message(m) for m in messages}
-    expected = {
-        route: sorted(
-            (o.record.to_json_dict() for o in outcomes.values() if o.route == route and o.record is not None),
-            key=lambda r: r["source_row"],
-        )
-        for route in ("usa", "alerts")
-    }
-    assert [len(expected["usa"]), len(expected["alerts"])] == [3, 4]  # and 1 out_of_scope
-
-    try:
-
-        def types(path: str) -> List[Tuple[str, str]]:
-            return [(f.name, f.dataType.simpleString())
-                    for f in spark.read.format(output_format).load(path).schema.fields]
-
-        assert read_dataset(spark, f"{base}/customers_usa", output_format) == expected["usa"]
-        assert read_dataset(spark, f"{base}/customers_alerts", output_format) == expected["alerts"]
-        assert types(f"{base}/customers_usa")[:2] == [("customer_id", "bigint"), ("first_name", "string")]
-        assert ("signup_date", "date") in types(f"{base}/customers_usa")
-        assert ("ingested_at", "timestamp") in types(f"{base}/customers_usa")
-
-        for kind in ("usa", "alerts"):
-            received = consume(topics[kind])
-            assert sorted((value for _, value in received), key=lambda r: r["source_row"]) == expected[kind]
-            assert all(key == value["record_id"].encode("ascii") for key, value in received)
-
-        # Replay the last batch as after a kill -9 between its writes and its commit.
-        last = batch_ids[-1]
-        commits = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"{base}/checkpoint/commits/{last}")
-        fs = commits.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        assert fs.delete(commits, False)
-        second = run_job(config)
-        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-        assert f"batch {last}:" in second.stdout and "already held it" in second.stdout, second.stdout
-        assert read_dataset(spark, f"{base}/customers_usa", output_format) == expected["usa"]
-        assert read_dataset(spark, f"{base}/customers_alerts", output_format) == expected["alerts"]
-    finally:
-        delete_tree(spark, base)
-
-
 def sample_messages(rows: int) -> List[Any]:
     """The raw messages the producer makes of the project's sample CSV."""
     import io
@@ -313,18 +256,44 @@ def sample_messages(rows: int) -> List[Any]:
     ]
 
 
-def test_a_stopped_then_killed_job_resumes_and_lands_every_row_exactly_once(
-    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any, output_format: str
-) -> None:
-    """SIGTERM stops between batches (exit 0); the job started again is killed with -9 (driver
-    and JVM), which lands anywhere, mid-batch included. A last start completes exactly once."""
+def batch_ids(log: str) -> List[int]:
+    """The ids of the micro-batches a run of the job logged, in order."""
+    return [int(line.split(": batch ")[1].split(":")[0]) for line in log.splitlines() if ": batch " in line]
+
+
+def expected_rows(messages: List[Any]) -> Dict[str, List[Dict[str, Any]]]:
+    """The rows of each dataset the reference implementation makes of `messages`."""
     from customer_pipeline.contract.messages import process_raw_message
 
+    outcomes = [process_raw_message(m) for m in messages]
+    return {
+        route: sorted(
+            (o.record.to_json_dict() for o in outcomes if o.route == route and o.record is not None),
+            key=lambda r: (r["source_uri"], r["source_row"]),
+        )
+        for route in ("usa", "alerts")
+    }
+
+
+def test_a_stopped_then_killed_job_lands_exactly_the_expected_rows_once_and_a_replayed_batch_changes_nothing(
+    tmp_path: Path, run_id: str, topics: Dict[str, str], spark: Any, output_format: str
+) -> None:
+    """One job's life on one checkpoint: SIGTERM stops it between batches (exit 0); started
+    again, it is killed with -9 (driver and JVM), which lands anywhere, mid-batch included; a
+    last start with available_now catches up. Both datasets then hold exactly the rows the
+    reference implementation makes of the edge cases and of 3,000 sample rows, with the
+    contract's types, once each; both topics every record, keyed by its record id. Last, the
+    final batch is replayed as after a kill -9 between its writes and its commit (its commit
+    file removed): the sink finds it already written and the datasets do not change."""
     jars = job_jars(output_format)
-    messages = sample_messages(3000)
+    edge_cases = raw_messages()
+    messages = edge_cases + sample_messages(3000)
+    edge = expected_rows(edge_cases)
+    assert [len(edge["usa"]), len(edge["alerts"])] == [3, 4]  # and 1 out_of_scope
+    expected = expected_rows(messages)
     publish(topics["raw"], messages, run_id)
     base = f"{HDFS}/tmp/stream-job-test-{run_id}"
-    # Delta commits take seconds on the sandbox: fewer, larger batches (5 rather than 10),
+    # Delta commits take seconds on the sandbox: fewer, larger batches (6 rather than 11),
     # still two per run before the stop and the kill.
     per_trigger = 300 if output_format == "parquet" else 600
     config = write_config(tmp_path, topics, base, jars, f"max_offsets_per_trigger = {per_trigger}",
@@ -352,21 +321,40 @@ def test_a_stopped_then_killed_job_resumes_and_lands_every_row_exactly_once(
             text = log.read_text(encoding="utf-8")
             if how == "sigterm":
                 assert "stopped on request" in text, text
-            assert 2 <= text.count(": batch ") < 6, text  # 3000 rows at 300 (600) per batch need 10 or 11 (5 or 6)
+                # A fresh checkpoint: batches numbered from 0, one after the other.
+                assert batch_ids(text) == list(range(len(batch_ids(text)))), text
+            # 3,008 offsets at 300 (600) per batch need 11 or 12 (6 or 7); transaction markers
+            # and the aborted records take offsets too.
+            assert 2 <= text.count(": batch ") < 7, text
 
         restart = run_job(config, "job.available_now=true")
         assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-3000:]
         assert "caught up" in restart.stdout, restart.stdout
 
-        outcomes = [process_raw_message(m) for m in messages]
+        def types(path: str) -> List[Tuple[str, str]]:
+            return [(f.name, f.dataType.simpleString())
+                    for f in spark.read.format(output_format).load(path).schema.fields]
+
         for route, path in (("usa", "customers_usa"), ("alerts", "customers_alerts")):
-            expected = sorted(
-                (o.record.to_json_dict() for o in outcomes if o.route == route and o.record is not None),
-                key=lambda r: (r["source_uri"], r["source_row"]),
-            )
             # Exactly once: the same list, so no row lost and none twice.
-            assert read_dataset(spark, f"{base}/{path}", output_format) == expected
-            # At least once on the topics: every record, duplicates allowed.
-            assert {value["record_id"] for _, value in consume(topics[route])} == {r["record_id"] for r in expected}
+            assert read_dataset(spark, f"{base}/{path}", output_format) == expected[route]
+            # At least once on the topics: every record, duplicates allowed, keyed by its id.
+            received = consume(topics[route])
+            assert {value["record_id"] for _, value in received} == {r["record_id"] for r in expected[route]}
+            assert all(key == value["record_id"].encode("ascii") for key, value in received)
+        assert types(f"{base}/customers_usa")[:2] == [("customer_id", "bigint"), ("first_name", "string")]
+        assert ("signup_date", "date") in types(f"{base}/customers_usa")
+        assert ("ingested_at", "timestamp") in types(f"{base}/customers_usa")
+
+        # Replay the last batch as after a kill -9 between its writes and its commit.
+        last = batch_ids(restart.stdout)[-1]
+        commits = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"{base}/checkpoint/commits/{last}")
+        fs = commits.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        assert fs.delete(commits, False)
+        replay = run_job(config, "job.available_now=true")
+        assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
+        assert f"batch {last}:" in replay.stdout and "already held it" in replay.stdout, replay.stdout
+        for route, path in (("usa", "customers_usa"), ("alerts", "customers_alerts")):
+            assert read_dataset(spark, f"{base}/{path}", output_format) == expected[route]
     finally:
         delete_tree(spark, base)
