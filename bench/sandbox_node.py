@@ -19,6 +19,11 @@ BOOTSTRAP = "127.0.0.1:9092"
 S3_ENDPOINT = "http://127.0.0.1:8333"
 # The deployed pipeline's services, stopped by the benches that need the two cores.
 SERVICES = ("customer-producer", "customer-stream")
+# The three-node sandbox (make sandbox NODES=3): its state folder, and its nodes' loopback
+# addresses as inventory/sandbox3/hosts.yml gives them (the chaos run and test_cluster3.py).
+SANDBOX3_STATE = ROOT / ".state" / "sandbox3"
+SANDBOX3_NODES = {"csp-node1": "127.0.0.11", "csp-node2": "127.0.0.12", "csp-node3": "127.0.0.13"}
+SANDBOX3_BOOTSTRAP = ",".join("%s:9092" % address for address in SANDBOX3_NODES.values())
 
 
 def ssh_command(command: str, state: Path = STATE, address: str = "127.0.0.1") -> List[str]:

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
 import sandbox_node
 from sandbox_faults import FaultFailed, Sandbox, kill_producer, on_node, restart
-from sandbox_node import ssh_command
+from sandbox_node import SANDBOX3_BOOTSTRAP, ssh_command
+from sandbox_node import SANDBOX3_NODES as NODES
+from sandbox_node import SANDBOX3_STATE as STATE
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".state" / "sandbox3"
-NODES = {"csp-node1": "127.0.0.11", "csp-node2": "127.0.0.12", "csp-node3": "127.0.0.13"}
 WORKERS = ("csp-node2", "csp-node3")  # a broker, a DataNode and a NodeManager each
 BROKER_DOWN_SECONDS = 60
 AM_CLASS = "org.apache.spark.deploy.yarn.ApplicationMaster"
@@ -97,7 +95,7 @@ SERVICES: Dict[str, List[str]] = {
     "csp-node2": ["kafka", "hdfs-datanode", "yarn-nodemanager", "customer-producer"],
     "csp-node3": ["kafka", "hdfs-datanode", "yarn-nodemanager", "customer-stream"],
 }
-THREE_NODES = Sandbox(name="the three-node sandbox", bootstrap=",".join("%s:9092" % a for a in NODES.values()),
+THREE_NODES = Sandbox(name="the three-node sandbox", bootstrap=SANDBOX3_BOOTSTRAP,
                       faults=FAULTS, services=SERVICES,
                       pipeline={"customer-producer": "csp-node2", "customer-stream": "csp-node3"},
                       on=on, s3_client=s3_client, served_through=("one kafka broker of three down",))

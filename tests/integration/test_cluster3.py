@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from sandbox_node import SANDBOX3_BOOTSTRAP as BOOTSTRAP
+from sandbox_node import SANDBOX3_NODES as NODES
+from sandbox_node import SANDBOX3_STATE as STATE
 
 from conftest import ROOT, on_sandbox_node, play_recap, playbook_on, report_counts, run, verify_on
 from customer_pipeline.contract.sample_data import generate_bytes
@@ -30,9 +33,6 @@ from customer_pipeline.contract.sample_data import generate_bytes
 pytestmark = pytest.mark.cluster3
 
 INVENTORY = "inventory/sandbox3"
-STATE = ROOT / ".state" / "sandbox3"
-NODES = {"csp-node1": "127.0.0.11", "csp-node2": "127.0.0.12", "csp-node3": "127.0.0.13"}
-BOOTSTRAP = ",".join("%s:9092" % address for address in NODES.values())
 RM = "http://127.0.0.11:8088"
 NAMENODE = "http://127.0.0.11:9870"
 SAMPLE = "s3://customers/incoming/customers.csv"
